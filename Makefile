@@ -1,0 +1,40 @@
+# wizardpy — `make demo` and `make test` do everything on a fresh machine (Python 3.11 + gcc).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+NATIVE := $(wildcard native/*.c native/*.h native/*.py)
+DEMO_WASM ?= workloads/lindblad/lindblad.wasm
+
+.PHONY: all install demo test test-all workloads bench clean
+
+all: install
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+
+$(STAMP): $(VENV)/bin/python pyproject.toml setup.py $(NATIVE)
+	$(PIP) install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/wizardpy run --monitor coverage $(DEMO_WASM)
+
+test: install
+	$(PY) -m pytest -q -n 2
+
+test-all: install
+	$(PY) -m pytest -q -n 2 -m ''
+
+workloads: install
+	$(PY) workloads/build.py
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info wizardpy/_native*.so wizardpy/_native.c

@@ -1,0 +1,135 @@
+/* wizard.h — the native runtime structures of wizardpy and the interpreter's entry points.
+ *
+ * These structures are shared by every tier (the C interpreter now, JIT-compiled code later) and
+ * by the Python runtime, which allocates instances/functions with cffi and reads frames for
+ * backtraces and probes. The internal code format the interpreter executes is described in
+ * docs/internal-code.md. This header is parsed by cffi's cdef too: keep it to plain C declarations
+ * (no macros with expressions, no inline functions).
+ */
+#ifndef WIZARD_H
+#define WIZARD_H
+#include <stdint.h>
+
+typedef uint64_t wz_val;   /* i32 zero-extended, i64, f32 bits, f64 bits, refs (0 = null) */
+
+/* Trap codes returned by wz_invoke/wz_resume and by callbacks. Python maps them to the spec's
+ * messages (wizardpy/traps.py). */
+enum {
+    WZ_OK = 0,
+    WZ_TRAP_UNREACHABLE = 1,      /* "unreachable" */
+    WZ_TRAP_MEM_OOB = 2,          /* "out of bounds memory access" */
+    WZ_TRAP_DIV_ZERO = 3,         /* "integer divide by zero" */
+    WZ_TRAP_INT_OVERFLOW = 4,     /* "integer overflow" */
+    WZ_TRAP_INVALID_CONV = 5,     /* "invalid conversion to integer" */
+    WZ_TRAP_UNDEF_ELEM = 6,       /* "undefined element" (call_indirect index >= table size) */
+    WZ_TRAP_UNINIT_ELEM = 7,      /* "uninitialized element" (call_indirect on null) */
+    WZ_TRAP_INDIRECT_SIG = 8,     /* "indirect call type mismatch" */
+    WZ_TRAP_TABLE_OOB = 9,        /* "out of bounds table access" */
+    WZ_TRAP_STACK = 10,           /* "call stack exhausted" */
+    WZ_TRAP_HOST = 11,            /* a host function or probe raised: Python has the exception */
+    WZ_TRAP_NULL_REF = 12         /* "null reference" (reserved) */
+};
+
+enum { WZ_FUNC_WASM = 0, WZ_FUNC_HOST = 1 };
+
+struct wz_instance;
+
+/* A function instance. Wasm functions point at their module's internal code (shared by all
+ * instances of the module: probes are per module). Funcref values are (wz_val)(uintptr_t)wz_func*. */
+typedef struct wz_func {
+    uint32_t sig;             /* engine-wide canonical signature id: equal ids <=> equal types */
+    uint32_t kind;            /* WZ_FUNC_WASM | WZ_FUNC_HOST */
+    struct wz_instance *inst; /* owning instance (wasm functions) */
+    uint32_t *code;           /* internal code; mutable: probes overwrite opcode words */
+    uint32_t code_len;
+    uint32_t num_params;
+    uint32_t num_results;
+    uint32_t num_locals;      /* params + declared locals */
+    uint32_t max_stack;       /* maximum operand stack height (from validation) */
+    uint32_t index;           /* function index in its module's index space */
+    uint32_t host_id;         /* host functions: key of the Python callable */
+    uint32_t *probe_ops;      /* NULL or code_len words: original opcode where a PROBE was written */
+    uint64_t calls;           /* number of calls (tiering) */
+} wz_func;
+
+/* A linear memory. `base` never moves: the whole maximum is reserved up front and pages are
+ * committed on growth, so Python memoryviews and compiled code may keep the pointer. */
+typedef struct wz_memory {
+    uint8_t *base;
+    uint64_t size;            /* current size in bytes = pages * 65536 */
+    uint32_t pages;
+    uint32_t max_pages;       /* declared maximum, or the engine's limit */
+    uint64_t reserved;        /* bytes of address space reserved at base */
+} wz_memory;
+
+typedef struct wz_table {
+    wz_val *elems;            /* may move on growth: always reach it through the table */
+    uint32_t size;
+    uint32_t max;             /* declared maximum or 0xFFFFFFFF */
+    uint32_t capacity;
+    uint32_t elem_type;       /* 0x70 funcref | 0x6F externref */
+} wz_table;
+
+typedef struct wz_global {
+    wz_val value;
+    uint32_t type;
+    uint32_t mutable_;
+} wz_global;
+
+/* An instance: the index spaces of one instantiated module. Arrays are allocated by Python. */
+typedef struct wz_instance {
+    wz_func **funcs;      uint32_t num_funcs;
+    wz_table **tables;    uint32_t num_tables;
+    wz_memory **mems;     uint32_t num_mems;
+    wz_global **globals;  uint32_t num_globals;
+    uint32_t *sigs;       uint32_t num_types;   /* module type index -> canonical sig id */
+    uint8_t **data;       uint32_t *data_len;   uint32_t num_data;   /* len 0 after data.drop */
+    wz_val **elems;       uint32_t *elem_len;   uint32_t num_elems;  /* len 0 after elem.drop */
+    uint32_t id;          /* Python-side instance id */
+} wz_instance;
+
+/* One activation. While a frame is not the innermost one, `ip` is the ip of its call
+ * instruction. The innermost frame's ip/sp are written out whenever control leaves the loop
+ * (trap, probe, host call), so Python can always walk all frames. */
+typedef struct wz_frame {
+    wz_func *func;
+    uint32_t ip;              /* internal-code index of the current instruction */
+    uint32_t fp;              /* value-stack index of local 0 */
+    uint32_t sp;              /* value-stack index one past the top operand */
+    uint32_t ret_ip;          /* where the caller continues (interpreter-private) */
+} wz_frame;
+
+/* An execution thread: value stack + frame stack. One per Store. */
+typedef struct wz_thread {
+    wz_val *stack;  uint32_t stack_size;  uint32_t sp;
+    wz_frame *frames; uint32_t max_frames; uint32_t nframes;
+    uint32_t trap_nframes;    /* after a trap: frames[0..trap_nframes) describe where it happened */
+    uint32_t global_probes;   /* nonzero: call wz_probe_fire(t, 1) before every instruction */
+    uint32_t in_probe;        /* nonzero while a probe callback runs */
+    uint64_t counter;         /* free for tiers/monitors (e.g. executed-instruction counting) */
+} wz_thread;
+
+/* ---- memories and tables (runtime.c) ---- */
+wz_memory *wz_memory_new(uint32_t initial_pages, uint32_t max_pages);  /* NULL on failure */
+int64_t wz_memory_grow(wz_memory *m, uint32_t delta_pages);           /* old pages, or -1 */
+void wz_memory_free(wz_memory *m);
+wz_table *wz_table_new(uint32_t initial, uint32_t max, uint32_t elem_type, wz_val init);
+int64_t wz_table_grow(wz_table *t, uint32_t delta, wz_val init);      /* old size, or -1 */
+void wz_table_free(wz_table *t);
+wz_thread *wz_thread_new(uint32_t stack_slots, uint32_t max_frames);
+void wz_thread_free(wz_thread *t);
+
+/* ---- execution (interp.c) ---- */
+/* Call `f` with its arguments at t->stack[t->sp .. t->sp+num_params). On WZ_OK the results are
+ * at t->stack[t->sp .. t->sp+num_results) and t->sp/t->nframes are as on entry. On a trap,
+ * frames[nframes_on_entry .. trap_nframes) (with their ip) locate it; t->sp and t->nframes are
+ * restored to their entry values before returning. Re-entrant: host functions may call it. */
+int wz_invoke(wz_thread *t, wz_func *f);
+
+/* Resume a Wasm frame of `f` at instruction `ip` with the given locals and operand stack
+ * (operands[0] = bottom) and run it to completion; results as for wz_invoke. Used for
+ * deoptimization and tests of frame reconstruction. */
+int wz_resume(wz_thread *t, wz_func *f, uint32_t ip, const wz_val *locals,
+              const wz_val *operands, uint32_t num_operands);
+
+#endif
