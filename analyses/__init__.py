@@ -1,0 +1,1 @@
+"""Built-in analyses (monitors) of wizardpy, written only against the public API."""

@@ -1,0 +1,1 @@
+"""Reusable and example probes for wizardpy, written only against the public API."""
