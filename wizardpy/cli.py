@@ -1,0 +1,429 @@
+"""The `wizardpy` command line: run, wast, inspect.
+
+    wizardpy run [--tier T] [--dir HOST[::GUEST]]... [--env K=V]... [--invoke NAME] app.wasm [args...]
+    wizardpy wast [--tier T] FILE.wast...
+    wizardpy inspect app.wasm [--func NAME_OR_INDEX]... [--all]
+
+Exit codes:
+    0          success (`run`: the program's exit code, 0 when `_start` returns)
+    1          an error: missing/unreadable file, malformed or invalid module, unresolved import,
+               a spec script with failures (`wast`)
+    2          bad command-line usage (argparse)
+    70         internal error of wizardpy (a bug: rerun with --debug for the traceback)
+    130        interrupted (Ctrl-C)
+    134        the program trapped (as wasmtime does: 128 + SIGABRT)
+
+Every error is one line on stderr starting with `wizardpy: `; a trap prints its reason on one line
+followed by the Wasm backtrace (`  0: func "name" +pc`). Never a Python traceback unless --debug.
+
+Extension points: options shared by every command that runs Wasm go in `add_engine_options`
+(e.g. --fuel) and become `EngineConfig` fields in `engine_config_from_args`; options of `run`
+(e.g. --monitor, --stats) go in `add_run_options` and are applied in `cmd_run` around the call.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 70
+EXIT_INTERRUPT = 130
+EXIT_TRAP = 134
+
+PROG = "wizardpy"
+
+
+class CliError(Exception):
+    """A user-facing error: printed as `wizardpy: error: <message>`."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+def _one_line(text: object) -> str:
+    lines = [ln.strip() for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Option parsing (all of it here)
+# ----------------------------------------------------------------------------------------------
+
+def add_engine_options(p: argparse.ArgumentParser) -> None:
+    """Options of every command that executes Wasm. Map new ones in engine_config_from_args."""
+    p.add_argument("--tier", default=None, metavar="TIER",
+                   help="execution tier: int (native interpreter; default), jit, tiered")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Options of `run` (WASI environment, --invoke). --monitor/--stats/--fuel go here."""
+    p.add_argument("--dir", action="append", default=[], metavar="HOST[::GUEST]",
+                   help="preopen host directory HOST, visible to the program as GUEST")
+    p.add_argument("--env", action="append", default=[], metavar="K=V",
+                   help="set an environment variable for the program")
+    p.add_argument("--invoke", default=None, metavar="NAME",
+                   help="call the exported function NAME with the arguments and print its results")
+
+
+def _add_debug(p: argparse.ArgumentParser, top: bool) -> None:
+    p.add_argument("--debug", action="store_true",
+                   default=False if top else argparse.SUPPRESS,
+                   help="show Python tracebacks of internal errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="A WebAssembly engine hosted in Python.")
+    _add_debug(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("run", help="run a WASI command or call an exported function",
+                       description="Run a WASI command (_start), or call one export with --invoke.")
+    add_engine_options(p)
+    add_run_options(p)
+    _add_debug(p, top=False)
+    p.add_argument("wasm", metavar="app.wasm")
+    p.add_argument("args", nargs=argparse.REMAINDER,
+                   help="program arguments (or the --invoke function's arguments)")
+    p.set_defaults(handler=cmd_run)
+
+    p = sub.add_parser("wast", help="run WebAssembly spec test scripts",
+                       description="Run .wast spec scripts; exit 0 only if every command passes.")
+    add_engine_options(p)
+    _add_debug(p, top=False)
+    p.add_argument("files", nargs="+", metavar="FILE.wast")
+    p.set_defaults(handler=cmd_wast)
+
+    p = sub.add_parser("inspect", help="summarize a module and disassemble functions",
+                       description="Types, imports, exports, functions; disassembly with +pc.")
+    _add_debug(p, top=False)
+    p.add_argument("wasm", metavar="app.wasm")
+    p.add_argument("--func", action="append", default=[], metavar="NAME_OR_INDEX",
+                   help="disassemble this function (name from the name section or exports, or index)")
+    p.add_argument("--all", action="store_true", help="disassemble every defined function")
+    p.set_defaults(handler=cmd_inspect)
+    return parser
+
+
+def engine_config_from_args(args: argparse.Namespace):
+    from .config import EngineConfig
+
+    cfg = EngineConfig()
+    if getattr(args, "tier", None):
+        cfg.tier = args.tier
+    return cfg
+
+
+def make_engine(args: argparse.Namespace):
+    from . import Engine
+
+    cfg = engine_config_from_args(args)
+    try:
+        return Engine(cfg)
+    except (ValueError, TypeError) as e:
+        raise CliError(_one_line(e), EXIT_USAGE) from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+# ----------------------------------------------------------------------------------------------
+
+def read_file(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror or e}") from None
+
+
+def load_module(engine, path: str, data: bytes | None = None):
+    from . import Module
+    from .errors import DecodeError, ValidationError
+
+    if data is None:
+        data = read_file(path)
+    try:
+        return Module(engine, data)
+    except DecodeError as e:
+        raise CliError(f"{path}: malformed module: {_one_line(e)}") from None
+    except ValidationError as e:
+        raise CliError(f"{path}: invalid module: {_one_line(e)}") from None
+
+
+def _imports_wasi(module) -> bool:
+    return any(imp.module.startswith("wasi") for imp in module.imports)
+
+
+def _wasi_config(args: argparse.Namespace, argv: list[str]):
+    from . import WasiConfig
+
+    env: dict[str, str] = {}
+    for kv in args.env:
+        k, sep, v = kv.partition("=")
+        if not sep or not k:
+            raise CliError(f"--env {kv!r}: expected K=V", EXIT_USAGE)
+        env[k] = v
+    preopens = []
+    for d in args.dir:
+        host, sep, guest = d.partition("::")
+        if not host:
+            raise CliError(f"--dir {d!r}: expected HOST[::GUEST]", EXIT_USAGE)
+        if not os.path.isdir(host):
+            raise CliError(f"--dir {host}: not a directory")
+        preopens.append((host, guest if sep and guest else host))
+    return WasiConfig(argv=argv, env=env, preopens=preopens)
+
+
+def instantiate(engine, module, path: str, wasi_config=None):
+    """Instantiate with WASI defined (when given); LinkError → CliError; Trap propagates."""
+    from . import Linker
+    from .errors import LinkError
+
+    linker = Linker(engine)
+    if wasi_config is not None:
+        linker.define_wasi(wasi_config)
+    try:
+        return linker.instantiate(module)
+    except LinkError as e:
+        raise CliError(f"{path}: cannot link: {_one_line(e)}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# Values for --invoke
+# ----------------------------------------------------------------------------------------------
+
+def parse_value(text: str, valtype: int):
+    from .types import EXTERNREF, F32, F64, FUNCREF, I32, I64, valtype_name
+
+    s = text.strip().replace("_", "")
+    if valtype in (I32, I64):
+        try:
+            v = int(s, 0)
+        except ValueError:
+            try:
+                v = int(s, 10)   # leading zeros: "010"
+            except ValueError:
+                raise CliError(f"invalid {valtype_name(valtype)} argument {text!r}", EXIT_USAGE) from None
+        bits = 32 if valtype == I32 else 64
+        if not -(1 << (bits - 1)) <= v < (1 << bits):
+            raise CliError(f"{valtype_name(valtype)} argument {text!r} out of range", EXIT_USAGE)
+        return v
+    if valtype in (F32, F64):
+        try:
+            return float(s)
+        except ValueError:
+            pass
+        try:
+            return float.fromhex(s)
+        except ValueError:
+            raise CliError(f"invalid {valtype_name(valtype)} argument {text!r}", EXIT_USAGE) from None
+    if valtype in (FUNCREF, EXTERNREF) and s in ("null", "ref.null"):
+        return None
+    raise CliError(f"cannot pass a {valtype_name(valtype)} argument from the command line", EXIT_USAGE)
+
+
+def format_value(value, valtype: int) -> str:
+    from .types import F32, F64, I32, I64
+
+    if value is None:
+        return "null"
+    if valtype in (I32, I64) and isinstance(value, int):
+        bits = 32 if valtype == I32 else 64
+        v = value & ((1 << bits) - 1)
+        return str(v - (1 << bits) if v >= 1 << (bits - 1) else v)
+    if valtype == F32:
+        import numpy as np
+
+        return str(np.float32(value))   # shortest repr that round-trips through f32
+    if valtype == F64:
+        return repr(float(value))
+    return repr(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .errors import ExitStatus
+
+    path = args.wasm
+    data = read_file(path)
+    engine = make_engine(args)
+    module = load_module(engine, path, data)
+    argv = [os.path.basename(path)] + list(args.args)
+    if args.invoke is not None:
+        wasi = _wasi_config(args, [os.path.basename(path)]) if _imports_wasi(module) else None
+        try:
+            instance = instantiate(engine, module, path, wasi)
+            return _invoke(instance, args.invoke, list(args.args), path)
+        except ExitStatus as e:
+            return _flush(e.code)
+    wasi = _wasi_config(args, argv)
+    try:
+        instance = instantiate(engine, module, path, wasi)
+        start = instance.exports.get("_start")
+        if start is None:
+            raise CliError(f"{path}: no exported `_start` function (use --invoke NAME to call an export)")
+        if not hasattr(start, "type") or start.type.params or start.type.results:
+            raise CliError(f"{path}: `_start` is not a function [] -> []")
+        start()
+    except ExitStatus as e:
+        return _flush(e.code)
+    return _flush(0)
+
+
+def _flush(code: int) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    return code
+
+
+def _invoke(instance, name: str, raw_args: list[str], path: str) -> int:
+    func = instance.exports.get(name)
+    if func is None:
+        raise CliError(f"{path}: no export named {name!r}")
+    ftype = getattr(func, "type", None)
+    if ftype is None or not hasattr(ftype, "params"):
+        raise CliError(f"{path}: export {name!r} is not a function")
+    if len(raw_args) != len(ftype.params):
+        raise CliError(f"{name}: expects {len(ftype.params)} argument(s) {ftype}, "
+                       f"got {len(raw_args)}", EXIT_USAGE)
+    vals = [parse_value(a, t) for a, t in zip(raw_args, ftype.params)]
+    out = func(*vals)
+    if len(ftype.results) == 0:
+        results = []
+    elif len(ftype.results) == 1:
+        results = [out]
+    else:
+        results = list(out)
+    sys.stdout.flush()
+    for v, t in zip(results, ftype.results):
+        print(format_value(v, t))
+    return _flush(0)
+
+
+def cmd_wast(args: argparse.Namespace) -> int:
+    from .wast import run_wast
+
+    cfg = engine_config_from_args(args)
+    all_ok = True
+    for f in args.files:
+        if not os.path.isfile(f):
+            raise CliError(f"{f}: {'is a directory' if os.path.isdir(f) else 'No such file or directory'}")
+        try:
+            res = run_wast(f, cfg)
+        except RuntimeError as e:      # wast2json could not convert the script
+            raise CliError(_one_line(e)) from None
+        print(res.report(os.path.basename(f)), flush=True)
+        all_ok = all_ok and res.failed == 0
+    return 0 if all_ok else EXIT_ERROR
+
+
+def _find_func(module, spec: str) -> int:
+    defn = module.defn
+    try:
+        idx = int(spec, 0)
+    except ValueError:
+        idx = None
+    if idx is not None:
+        if not 0 <= idx < defn.num_funcs:
+            raise CliError(f"no function with index {idx} (module has {defn.num_funcs})")
+        return idx
+    name = spec[1:-1] if len(spec) >= 2 and spec[0] == spec[-1] == '"' else spec
+    for i, n in defn.names.funcs.items():
+        if n == name:
+            return i
+    for e in defn.exports:
+        if e.kind == "func" and e.name == name:
+            return e.index
+    raise CliError(f"no function named {spec!r}")
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from . import Engine
+    from . import disasm
+
+    data = read_file(args.wasm)
+    engine = Engine()
+    module = load_module(engine, args.wasm, data)
+    print(disasm.format_module_summary(module))
+    if args.all:
+        first = module.defn.num_imported_funcs
+        funcs = list(range(first, module.defn.num_funcs))
+    else:
+        funcs = [_find_func(module, s) for s in args.func]
+    for idx in funcs:
+        if idx < module.defn.num_imported_funcs:
+            raise CliError(f"function {module.func_name(idx)} is imported: no code to disassemble")
+        print()
+        print(disasm.disassemble(module, idx))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry point
+# ----------------------------------------------------------------------------------------------
+
+def _err(line: str) -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    print(f"{PROG}: {line}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:          # --help or a usage error (argparse printed it)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    debug = getattr(args, "debug", False)
+    from .errors import Trap
+
+    try:
+        return args.handler(args)
+    except CliError as e:
+        _err(f"error: {e}")
+        return e.code
+    except Trap as t:
+        _err(f"trap: {_one_line(t.reason)}")
+        bt = t.backtrace() if t.frames else ""
+        if bt:
+            print(bt, file=sys.stderr, flush=True)
+        return EXIT_TRAP
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPT
+    except BrokenPipeError:
+        try:   # stdout went away (e.g. `| head`): stop quietly
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return EXIT_ERROR
+    except RecursionError:
+        if debug:
+            traceback.print_exc()
+        _err("internal error: Python recursion limit exceeded" + ("" if debug else " (rerun with --debug for the traceback)"))
+        return EXIT_INTERNAL
+    except Exception as e:  # noqa: BLE001 - the one place that turns bugs into one line
+        if debug:
+            traceback.print_exc()
+        msg = _one_line(e)
+        _err(f"internal error: {type(e).__name__}{': ' + msg if msg else ''}"
+             + ("" if debug else " (rerun with --debug for the traceback)"))
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
