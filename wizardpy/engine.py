@@ -1,0 +1,236 @@
+"""The Engine: configuration plus store (everything one execution world owns).
+
+An `Engine` owns
+- the configuration (`EngineConfig`: tier, stack sizes, memory cap),
+- the execution thread `wz_thread` (value stack + frame stack) shared by every invocation,
+  including nested ones (Wasm -> host -> Wasm),
+- the canonical signature table: equal `FuncType`s get equal ids, so `call_indirect` compares
+  one integer across instances,
+- the host-function registry (`host_id` -> `Func`),
+- the externref registry (Python object <-> handle, handle = index + 1, 0 is null),
+- the funcref registry (`wz_func*` address -> `Func`),
+- every instance (by id), which keeps every native allocation they use alive.
+
+The native callbacks (`wizardpy.native`) call back into `host_call` and `probe_fire` through the
+handle stored in `wz_thread.user`; if those raise, the exception is parked in
+`pending_exception` and re-raised by the Python frame that started the invocation.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+from .config import EngineConfig
+from .errors import Trap, WizardError
+from .traps import WZ_TRAP_HOST, WZ_TRAP_STACK, backtrace, pc_of, trap_message
+from .types import FuncType
+from .values import from_raw, to_raw
+
+
+class Engine:
+    """Configuration + store. `Engine()`, `Engine(EngineConfig(...))` or `Engine(tier="int")`."""
+
+    def __init__(self, config: EngineConfig | None = None, *, tier: str | None = None, **knobs):
+        cfg = dataclasses.replace(config) if config is not None else EngineConfig()
+        if tier is not None:
+            cfg.tier = tier
+        for k, v in knobs.items():
+            if not hasattr(cfg, k):
+                raise TypeError(f"unknown engine option {k!r}")
+            setattr(cfg, k, v)
+        self.config = cfg
+        from . import native  # the cffi extension; imported here so `import wizardpy` never needs it
+
+        self.ffi = native.ffi
+        self.lib = native.lib
+        t = self.lib.wz_thread_new(cfg.value_stack_slots, cfg.max_call_depth)
+        if t == self.ffi.NULL:
+            raise MemoryError("could not allocate the execution thread")
+        self.thread = self.ffi.gc(t, self.lib.wz_thread_free)
+        self._handle = self.ffi.new_handle(self)
+        self.thread.user = self._handle
+        # an exception raised by a callback (host function / probe) while native code runs
+        self.pending_exception: BaseException | None = None
+        self._sig_ids: dict[FuncType, int] = {}
+        self._sigs: list[FuncType] = []
+        self._hosts: list = []                 # host_id -> Func
+        self._extern_objs: list = []           # handle-1 -> object
+        self._extern_ids: dict[int, int] = {}  # id(object) -> handle
+        self._funcs: dict[int, object] = {}    # wz_func* address -> Func
+        self._instances: list = []             # wz_instance.id -> Instance
+        self._probe_handler: Callable[[object, int], int] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Engine tier={self.config.tier!r}>"
+
+    # ------------------------------------------------------------------ signatures
+    def sig_id(self, ft: FuncType) -> int:
+        """Canonical id of a function type (equal types <=> equal ids)."""
+        sid = self._sig_ids.get(ft)
+        if sid is None:
+            sid = len(self._sigs)
+            self._sig_ids[ft] = sid
+            self._sigs.append(ft)
+        return sid
+
+    def sig_type(self, sid: int) -> FuncType:
+        return self._sigs[sid]
+
+    # ------------------------------------------------------------------ registries
+    def register_host(self, func) -> int:
+        self._hosts.append(func)
+        return len(self._hosts) - 1
+
+    def register_func(self, func) -> None:
+        self._funcs[func._addr] = func
+
+    def register_instance(self, instance) -> int:
+        self._instances.append(instance)
+        return len(self._instances) - 1
+
+    def instance_by_id(self, iid: int):
+        return self._instances[iid]
+
+    def func_from_ptr(self, ptr):
+        """The `Func` of a `wz_func*` (cdata) or address."""
+        addr = ptr if isinstance(ptr, int) else int(self.ffi.cast("uintptr_t", ptr))
+        return self._funcs.get(addr)
+
+    def funcref_to_raw(self, value) -> int:
+        from .externs import Func
+
+        if not isinstance(value, Func):
+            raise TypeError(f"expected a Func or None for funcref, got {type(value).__name__}")
+        if value._engine is not self:
+            raise WizardError("cannot use a function of another engine")
+        return value._addr
+
+    def funcref_from_raw(self, bits: int):
+        f = self._funcs.get(bits)
+        if f is None:
+            raise WizardError(f"funcref 0x{bits:x} does not name a function of this engine")
+        return f
+
+    def externref_to_raw(self, obj) -> int:
+        h = self._extern_ids.get(id(obj))
+        if h is not None and self._extern_objs[h - 1] is obj:
+            return h
+        self._extern_objs.append(obj)
+        h = len(self._extern_objs)
+        self._extern_ids[id(obj)] = h
+        return h
+
+    def externref_from_raw(self, bits: int):
+        if not 0 < bits <= len(self._extern_objs):
+            raise WizardError(f"externref handle {bits} is not registered")
+        return self._extern_objs[bits - 1]
+
+    # ------------------------------------------------------------------ frames and traps
+    def describe_frame(self, func_ptr, ip: int) -> tuple[int, str, int]:
+        """`(func_index, func_name, pc)` of a native frame."""
+        f = self.func_from_ptr(func_ptr)
+        if f is None or f._instance is None:
+            return (-1, "<host>", 0)
+        module = f._instance.module
+        code = module.code_of(f.index)
+        return (f.index, module.func_name(f.index), pc_of(code, ip) if code is not None else 0)
+
+    def current_backtrace(self) -> list[tuple[int, str, int]]:
+        """The live frames of the thread (e.g. from inside a host function), innermost first."""
+        t = self.thread
+        return backtrace(self, t.frames, 0, t.nframes)
+
+    def calling_instance(self):
+        """The instance of the innermost Wasm frame, or None when no Wasm frame is live."""
+        t = self.thread
+        if t.nframes == 0:
+            return None
+        inst = t.frames[t.nframes - 1].func.inst
+        if inst == self.ffi.NULL:
+            return None
+        return self._instances[inst.id]
+
+    def _raise_for(self, rc: int, entry: int):
+        if rc == WZ_TRAP_HOST:
+            exc = self.pending_exception
+            self.pending_exception = None
+            if exc is None:
+                raise Trap(trap_message(rc))
+            raise exc
+        t = self.thread
+        frames = backtrace(self, t.frames, entry, max(entry, t.trap_nframes))
+        raise Trap(trap_message(rc), frames)
+
+    # ------------------------------------------------------------------ execution
+    def invoke(self, func_ptr, args: list[int], nresults: int) -> list[int]:
+        """Run a Wasm function on the thread with raw u64 args; return raw results.
+
+        Raises `Trap` for a trap, or re-raises the exception a callback raised.
+        """
+        t = self.thread
+        sp = t.sp
+        if sp + max(len(args), nresults) > t.stack_size:
+            raise Trap(trap_message(WZ_TRAP_STACK), [])
+        stack = t.stack
+        for i, a in enumerate(args):
+            stack[sp + i] = a
+        entry = t.nframes
+        rc = self.lib.wz_invoke(t, func_ptr)
+        if rc:
+            self._raise_for(rc, entry)
+        if nresults == 1:
+            return [stack[sp]]
+        return [stack[sp + i] for i in range(nresults)]
+
+    def call_host_raw(self, func, args: list[int]) -> list[int]:
+        """Call a host `Func` directly from Python with raw args (no Wasm frame involved)."""
+        ty = func.type
+        pyargs = [from_raw(self, p, a) for p, a in zip(ty.params, args)]
+        if func._access_caller:
+            from .externs import Caller
+
+            pyargs.insert(0, Caller(self, self.calling_instance()))
+        return self._results_to_raw(ty, func._pyfunc(*pyargs))
+
+    def _results_to_raw(self, ty: FuncType, res) -> list[int]:
+        n = len(ty.results)
+        if n == 0:
+            if res is not None and res != ():
+                raise TypeError(f"host function of type {ty} returned {res!r}, expected None")
+            return []
+        if n == 1:
+            if isinstance(res, (tuple, list)):
+                if len(res) != 1:
+                    raise TypeError(f"host function of type {ty} returned {len(res)} values")
+                res = res[0]
+            return [to_raw(self, ty.results[0], res)]
+        if not isinstance(res, (tuple, list)) or len(res) != n:
+            raise TypeError(f"host function of type {ty} must return {n} values, got {res!r}")
+        return [to_raw(self, r, v) for r, v in zip(ty.results, res)]
+
+    # ------------------------------------------------------------------ native callbacks
+    def host_call(self, t, f, base: int) -> int:
+        """Called by native code for a host function: args at t.stack[base..], results back there."""
+        func = self._hosts[f.host_id]
+        ty = func.type
+        stack = t.stack
+        args = [from_raw(self, p, stack[base + i]) for i, p in enumerate(ty.params)]
+        if func._access_caller:
+            from .externs import Caller
+
+            args.insert(0, Caller(self, self.calling_instance()))
+        raw = self._results_to_raw(ty, func._pyfunc(*args))
+        for i, r in enumerate(raw):
+            stack[base + i] = r
+        return 0
+
+    def set_probe_handler(self, handler: Callable[[object, int], int] | None) -> None:
+        """Install the instrumentation layer's callback `handler(thread, global_) -> trap code`."""
+        self._probe_handler = handler
+
+    def probe_fire(self, t, global_: int) -> int:
+        """Called by native code at a probe site (`global_` = 1 for the global-probe table)."""
+        h = self._probe_handler
+        if h is None:
+            return 0
+        return h(t, global_) or 0

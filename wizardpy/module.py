@@ -1,0 +1,138 @@
+"""Module: a decoded and validated Wasm module, ready to be instantiated any number of times.
+
+`Module(engine, wasm_bytes)` decodes (`binary.decode_module`) and validates
+(`validation.validate_module`) the binary. The internal code of every defined function is copied
+once into a single cffi `uint32_t` buffer owned by the module; every instance's `wz_func.code`
+points into it, so probes (which patch opcode words) are per module and visible to all of its
+instances. A second buffer of the same size backs `wz_func.probe_ops` (the original opcode of a
+patched word).
+"""
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from .syntax import FUNC, GLOBAL, MEMORY, TABLE, ModuleDef
+
+
+class ImportType(NamedTuple):
+    module: str
+    name: str
+    kind: str      # "func" | "table" | "memory" | "global"
+    type: object   # FuncType | TableType | MemoryType | GlobalType
+
+
+class ExportType(NamedTuple):
+    name: str
+    kind: str
+    type: object
+
+
+class Module:
+    """A compiled module. `Module(engine, wasm_bytes)` / `Module.from_file(engine, path)`."""
+
+    def __init__(self, engine, wasm):
+        from .binary import decode_module
+        from .validation import validate_module
+
+        if isinstance(wasm, str):
+            raise TypeError("Module() takes the binary (bytes); use Module.from_file for a path")
+        self.engine = engine
+        self.defn: ModuleDef = decode_module(bytes(wasm))
+        self.codes = validate_module(self.defn)
+        self._num_imported_funcs = self.defn.num_imported_funcs
+        self._alloc_code()
+        self.imports = self._import_types()
+        self.exports = self._export_types()
+
+    @classmethod
+    def from_file(cls, engine, path) -> "Module":
+        with open(os.fspath(path), "rb") as fh:
+            return cls(engine, fh.read())
+
+    @classmethod
+    def validate(cls, engine, wasm) -> None:
+        """Decode and validate without keeping anything; raises DecodeError/ValidationError."""
+        from .binary import decode_module
+        from .validation import validate_module
+
+        validate_module(decode_module(bytes(wasm)))
+
+    # ------------------------------------------------------------------ code buffers
+    def _alloc_code(self) -> None:
+        ffi = self.engine.ffi
+        offsets = []
+        total = 0
+        for c in self.codes:
+            offsets.append(total)
+            total += len(c.code)
+        self._code_offsets = offsets
+        self._code_total = total
+        self._code = ffi.new("uint32_t[]", max(total, 1))
+        self._probe_ops = ffi.new("uint32_t[]", max(total, 1))
+        for c, off in zip(self.codes, offsets):
+            n = len(c.code)
+            if n:
+                ffi.memmove(self._code + off, c.code, n * 4)
+
+    def code_ptr(self, defined_index: int):
+        """`uint32_t*` to the internal code of the defined function `defined_index`."""
+        return self._code + self._code_offsets[defined_index]
+
+    def probe_ops_ptr(self, defined_index: int):
+        """`uint32_t*` to the probe_ops words of the defined function `defined_index`."""
+        return self._probe_ops + self._code_offsets[defined_index]
+
+    def code_of(self, funcidx: int):
+        """The validator's FuncCode of function `funcidx` (None for an imported function)."""
+        d = funcidx - self._num_imported_funcs
+        if 0 <= d < len(self.codes):
+            return self.codes[d]
+        return None
+
+    # ------------------------------------------------------------------ types
+    def _extern_type(self, kind: str, desc):
+        if kind == FUNC:
+            return self.defn.types[desc]
+        return desc
+
+    def _import_types(self) -> list[ImportType]:
+        return [ImportType(i.module, i.name, i.kind, self._extern_type(i.kind, i.desc))
+                for i in self.defn.imports]
+
+    def _export_types(self) -> list[ExportType]:
+        d = self.defn
+        out = []
+        for e in d.exports:
+            if e.kind == FUNC:
+                ty = d.func_type(e.index)
+            elif e.kind == TABLE:
+                ty = d.all_tables()[e.index]
+            elif e.kind == MEMORY:
+                ty = d.all_memories()[e.index]
+            elif e.kind == GLOBAL:
+                ty = d.all_globals()[e.index]
+            else:  # pragma: no cover - the decoder rejects other kinds
+                ty = None
+            out.append(ExportType(e.name, e.kind, ty))
+        return out
+
+    # ------------------------------------------------------------------ names
+    @property
+    def name(self) -> str | None:
+        return self.defn.names.module
+
+    @property
+    def num_funcs(self) -> int:
+        return self.defn.num_funcs
+
+    @property
+    def num_imported_funcs(self) -> int:
+        return self._num_imported_funcs
+
+    def func_name(self, funcidx: int) -> str:
+        """'"name"' from the name section, or '#N'."""
+        return self.defn.func_name(funcidx)
+
+    def __repr__(self) -> str:
+        return f"<Module {self.name or ''} funcs={self.num_funcs}>"
