@@ -350,10 +350,10 @@ def _find_func(module, spec: str) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    data = read_file(args.wasm)
     from . import Engine
     from . import disasm
 
-    data = read_file(args.wasm)
     engine = Engine()
     module = load_module(engine, args.wasm, data)
     print(disasm.format_module_summary(module))

@@ -267,6 +267,7 @@ class _Runner:
         self.named: dict[str, object] = {}         # "$name" → Instance
         self.registered: dict[str, dict] = {}      # "Mname" → {field: extern}
         self.current = None                        # the last instantiated module's Instance
+        self.externs: dict[int, ExternRef] = {}    # N → the ExternRef passed for `ref.extern N`
         self.registered["spectest"] = self._spectest()
 
     # -- the spectest module --------------------------------------------------------------
@@ -326,6 +327,12 @@ class _Runner:
         except AttributeError:
             return {e: exp[e] for e in exp}
 
+    def _intern(self, v):
+        """One ExternRef object per N, so `ref.extern N` is the same reference every time."""
+        if isinstance(v, ExternRef):
+            return self.externs.setdefault(v.n, v)
+        return v
+
     # -- actions --------------------------------------------------------------------------
     def _action(self, act: dict) -> list[tuple[int, object]]:
         """Perform an invoke/get; returns [(valtype, raw bits or ref value)]."""
@@ -337,13 +344,13 @@ class _Runner:
             raise _Fail(f"unknown export {fld!r}") from None
         if act["type"] == "get":
             gt = ext.type.valtype
-            raw = getattr(ext, "raw", None)
+            raw = getattr(ext, "value_raw", None)
             if isinstance(raw, int) and gt in _MASK:
                 return [(gt, raw & _MASK[gt])]
             return [(gt, _to_raw(gt, ext.value))]
         if act["type"] != "invoke":
             raise _Fail(f"unsupported action {act['type']!r}")
-        args = [_arg_value(a) for a in act.get("args", [])]
+        args = [self._intern(_arg_value(a)) for a in act.get("args", [])]
         ft = ext.type
         if len(args) != len(ft.params):
             raise _Fail(f"{fld}: expects {len(ft.params)} arguments, script passes {len(args)}")
