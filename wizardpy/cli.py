@@ -56,7 +56,7 @@ def _one_line(text: object) -> str:
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     """Options of every command that executes Wasm. Map new ones in engine_config_from_args."""
-    p.add_argument("--tier", default=None, metavar="TIER",
+    p.add_argument("--tier", default=None, choices=("int", "jit", "tiered"),
                    help="execution tier: int (native interpreter; default), jit, tiered")
 
 
