@@ -68,16 +68,16 @@ class _Reader:
         return bytes(b)
 
     def u32(self) -> int:
-        v, self.pos = read_u32(self.data, self.pos, self.end)
+        # read to the end of the file (so an over-long LEB reports itself), then check bounds
+        v, p = read_u32(self.data, self.pos, len(self.data))
+        if p > self.end:
+            raise self.eof()
+        self.pos = p
         return v
 
     def count(self) -> int:
-        """A vector length; it cannot exceed the bytes left (each element is >= 1 byte)."""
-        at = self.pos
-        n = self.u32()
-        if n > self.end - self.pos:
-            raise DecodeError("length out of bounds", at)
-        return n
+        """A vector length (the elements are read lazily, so a huge count fails on reading)."""
+        return self.u32()
 
     def name(self) -> str:
         n = self.u32()
@@ -106,14 +106,15 @@ class _Reader:
 
     def limits(self, is_memory: bool) -> Limits:
         at = self.pos
-        flag = self.byte()
+        flag = self.byte()           # a one-byte LEB128: 0 (min) or 1 (min, max)
+        if flag & 0x80:
+            raise DecodeError("integer representation too long", at)
         if flag == 0:
             return Limits(self.u32())
         if flag == 1:
             lo = self.u32()
             return Limits(lo, self.u32())
-        raise DecodeError("integer too large" if flag >= 0x80 or not is_memory
-                          else "malformed limits flags", at)
+        raise DecodeError("integer too large", at)
 
     def table_type(self) -> TableType:
         t = self.reftype()
@@ -298,7 +299,7 @@ def decode_module(data: bytes) -> ModuleDef:
             raise DecodeError("malformed section id", pos)
         size, pos = read_u32(data, pos + 1, n)
         if size > n - pos:
-            raise DecodeError("unexpected end", pos)
+            raise DecodeError("length out of bounds", pos)
         end = pos + size
         r = _Reader(data, pos, end)
         if sid == 0:

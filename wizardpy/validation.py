@@ -53,7 +53,7 @@ class FuncCode:
 class _Ctx:
     """Module-level validation context (the spec's C)."""
     __slots__ = ("types", "funcs", "tables", "mems", "globals", "elems", "data_count", "refs",
-                 "func_params", "func_results", "type_params", "type_results", "names_of")
+                 "func_params", "func_results", "has_data", "type_params", "type_results", "names_of")
 
     def __init__(self) -> None:
         self.refs: set[int] = set()
@@ -193,6 +193,9 @@ def validate_module(m: ModuleDef) -> list[FuncCode]:
         seen.add(ex.name)
     ctx.elems = [s.elem_type for s in m.elems]
     ctx.data_count = m.data_count
+    # A binary without a data count section whose code uses memory.init/data.drop is malformed
+    # when it has data segments; without any data segment the index is simply unknown.
+    ctx.has_data = bool(m.datas)
     ctx.type_params = [list(t.params) for t in m.types]
     ctx.type_results = [list(t.results) for t in m.types]
     ctx.func_params = [ctx.type_params[ti] for ti in funcs]
@@ -422,6 +425,8 @@ def _function(m: ModuleDef, ctx: _Ctx, funcidx: int, type_index: int, body, d: b
                 pos += 1
             else:
                 o, pos = read_u32(d, pos, end)
+            if a >= 32:
+                raise DecodeError("malformed memop flags", pos - 1)
             if not has_mem:
                 raise ValidationError("unknown memory")
             if a > nat_align[op]:
@@ -747,11 +752,11 @@ def _fc(ctx: _Ctx, op: int, d: bytes, pos: int, end: int, vs: list, fr: list, em
         x, pos = read_u32(d, pos, end)
         if op == 0x108:
             pos = _zero(d, pos)
-        if ctx.data_count is None:
+        if ctx.data_count is None and ctx.has_data:
             raise DecodeError("data count section required", pos)
         if op == 0x108 and not has_mem:
             raise ValidationError("unknown memory")
-        if x >= ctx.data_count:
+        if x >= (ctx.data_count or 0):
             raise ValidationError("unknown data segment")
         if op == 0x108:
             _pop_vals(vs, fr, [I32, I32, I32])
