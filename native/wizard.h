@@ -107,6 +107,8 @@ typedef struct wz_thread {
     uint32_t global_probes;   /* nonzero: call wz_probe_fire(t, 1) before every instruction */
     uint32_t in_probe;        /* nonzero while a probe callback runs */
     uint64_t counter;         /* free for tiers/monitors (e.g. executed-instruction counting) */
+    void *user;               /* cffi handle (ffi.new_handle) of the Python owner that receives
+                               * wz_host_call / wz_probe_fire: see wizardpy/native.py */
 } wz_thread;
 
 /* ---- memories and tables (runtime.c) ---- */

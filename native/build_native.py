@@ -1,0 +1,64 @@
+"""cffi builder for wizardpy's native runtime and interpreter (module `wizardpy._native`).
+
+Used by setup.py (`native/build_native.py:ffibuilder`) during `pip install`, and directly for
+development: `python native/build_native.py` compiles the extension in place into wizardpy/.
+
+The cdef is native/wizard.h itself (preprocessor lines stripped), so the header stays the one
+source of truth, plus the two callbacks into Python, declared `extern "Python+C"` so the
+separately compiled interp.c can call them.
+"""
+import os
+import re
+import sys
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+CALLBACKS = """
+extern "Python+C" {
+    int wz_host_call(wz_thread *t, wz_func *f, uint32_t base);
+    int wz_probe_fire(wz_thread *t, uint32_t global_);
+}
+"""
+
+# -O2 vs -O3 -fno-plt measured with native/bench_loop.py: see the report in the commit log.
+CFLAGS = ["-O2", "-fno-plt", "-fno-math-errno", "-ffp-contract=off", "-fno-strict-aliasing",
+          "-std=gnu11", "-Wall", "-Wno-override-init", "-Wno-unused-label"]
+
+
+def header_cdef(path=os.path.join(HERE, "wizard.h")):
+    with open(path) as f:
+        text = f.read()
+    # drop preprocessor lines; the rest is plain declarations cffi understands
+    return "\n".join(line for line in text.splitlines() if not re.match(r"\s*#", line))
+
+
+def make_builder(root=""):
+    """root="": paths relative to the repository root (setuptools builds from there);
+    an absolute root for builds that run elsewhere (cffi's compile() chdirs to its tmpdir)."""
+    fb = FFI()
+    fb.cdef(header_cdef() + CALLBACKS)
+    fb.set_source(
+        "wizardpy._native",
+        '#include "wizard.h"\n',
+        sources=[os.path.join(root, "native", n) for n in ("interp.c", "runtime.c")],
+        include_dirs=[os.path.join(root, "native")],
+        depends=[os.path.join(root, "native", "wizard.h")],
+        extra_compile_args=CFLAGS,
+    )
+    return fb
+
+
+ffibuilder = make_builder()
+
+if __name__ == "__main__":
+    # in-place development build: run from the repository root
+    make_builder(ROOT).compile(tmpdir=os.path.join(ROOT, "build", "cffi"), verbose="-v" in sys.argv)
+    # cffi writes the module relative to tmpdir (build/cffi/wizardpy/_native*.so): move it
+    import glob
+    import shutil
+    for so in glob.glob(os.path.join(ROOT, "build", "cffi", "wizardpy", "_native*.so")):
+        shutil.copy2(so, os.path.join(ROOT, "wizardpy", os.path.basename(so)))
+        print("built", os.path.join("wizardpy", os.path.basename(so)))

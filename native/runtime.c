@@ -1,0 +1,127 @@
+/* runtime.c — linear memories, tables and execution threads of wizardpy.
+ *
+ * Memories reserve their whole maximum of address space up front (PROT_NONE, MAP_NORESERVE) and
+ * make pages accessible on growth, so `base` never moves. The interpreter never relies on the
+ * inaccessible part: every access is bounds-checked against `size` explicitly.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include "wizard.h"
+
+#define WZ_PAGE 65536ull
+#define WZ_MAX_PAGES 65536u
+/* Tables beyond this many elements make table.grow fail (return -1) instead of allocating. */
+#define WZ_TABLE_LIMIT 10000000u
+
+wz_memory *wz_memory_new(uint32_t initial_pages, uint32_t max_pages)
+{
+    if (max_pages > WZ_MAX_PAGES) max_pages = WZ_MAX_PAGES;
+    if (initial_pages > max_pages) return NULL;
+    wz_memory *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    uint64_t reserve = (uint64_t)max_pages * WZ_PAGE;
+    if (reserve == 0) reserve = WZ_PAGE;  /* keep a non-NULL base for an empty memory */
+    void *p = mmap(NULL, reserve, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) { free(m); return NULL; }
+    if (initial_pages &&
+        mprotect(p, (uint64_t)initial_pages * WZ_PAGE, PROT_READ | PROT_WRITE) != 0) {
+        munmap(p, reserve);
+        free(m);
+        return NULL;
+    }
+    m->base = p;
+    m->reserved = reserve;
+    m->pages = initial_pages;
+    m->size = (uint64_t)initial_pages * WZ_PAGE;
+    m->max_pages = max_pages;
+    return m;
+}
+
+int64_t wz_memory_grow(wz_memory *m, uint32_t delta_pages)
+{
+    uint32_t old = m->pages;
+    if (delta_pages == 0) return old;
+    uint64_t np = (uint64_t)old + delta_pages;
+    if (np > m->max_pages || np * WZ_PAGE > m->reserved) return -1;
+    if (mprotect(m->base + m->size, (uint64_t)delta_pages * WZ_PAGE, PROT_READ | PROT_WRITE) != 0)
+        return -1;
+    m->pages = (uint32_t)np;
+    m->size = np * WZ_PAGE;
+    return old;
+}
+
+void wz_memory_free(wz_memory *m)
+{
+    if (!m) return;
+    if (m->base) munmap(m->base, m->reserved);
+    free(m);
+}
+
+wz_table *wz_table_new(uint32_t initial, uint32_t max, uint32_t elem_type, wz_val init)
+{
+    if (initial > max || initial > WZ_TABLE_LIMIT) return NULL;
+    wz_table *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    uint32_t cap = initial ? initial : 1;
+    t->elems = malloc((size_t)cap * sizeof(wz_val));
+    if (!t->elems) { free(t); return NULL; }
+    for (uint32_t i = 0; i < initial; i++) t->elems[i] = init;
+    t->size = initial;
+    t->max = max;
+    t->capacity = cap;
+    t->elem_type = elem_type;
+    return t;
+}
+
+int64_t wz_table_grow(wz_table *t, uint32_t delta, wz_val init)
+{
+    uint32_t old = t->size;
+    uint64_t ns = (uint64_t)old + delta;
+    if (ns > t->max || ns > WZ_TABLE_LIMIT) return -1;
+    if (ns > t->capacity) {
+        uint64_t cap = (uint64_t)t->capacity * 2;
+        if (cap < ns) cap = ns;
+        if (cap > WZ_TABLE_LIMIT) cap = WZ_TABLE_LIMIT;
+        wz_val *e = realloc(t->elems, (size_t)cap * sizeof(wz_val));
+        if (!e) return -1;
+        t->elems = e;
+        t->capacity = (uint32_t)cap;
+    }
+    for (uint64_t i = old; i < ns; i++) t->elems[i] = init;
+    t->size = (uint32_t)ns;
+    return old;
+}
+
+void wz_table_free(wz_table *t)
+{
+    if (!t) return;
+    free(t->elems);
+    free(t);
+}
+
+wz_thread *wz_thread_new(uint32_t stack_slots, uint32_t max_frames)
+{
+    if (stack_slots == 0 || max_frames == 0) return NULL;
+    wz_thread *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->stack = calloc(stack_slots, sizeof(wz_val));
+    t->frames = calloc(max_frames, sizeof(wz_frame));
+    if (!t->stack || !t->frames) {
+        free(t->stack);
+        free(t->frames);
+        free(t);
+        return NULL;
+    }
+    t->stack_size = stack_slots;
+    t->max_frames = max_frames;
+    return t;
+}
+
+void wz_thread_free(wz_thread *t)
+{
+    if (!t) return;
+    free(t->stack);
+    free(t->frames);
+    free(t);
+}
