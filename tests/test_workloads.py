@@ -12,6 +12,7 @@ For every workload directory ``workloads/<name>/``:
 """
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import subprocess
@@ -73,6 +74,9 @@ def _wasmtime_module(path: str):
     import wasmtime
     engine = wasmtime.Engine()
     return engine, wasmtime.Module.from_file(engine, path)
+
+
+atexit.register(_wasmtime_module.cache_clear)   # free wasmtime objects before interpreter teardown
 
 
 def _wasmtime_instance(path: Path, argv: list[str], stdout_file: str | None = None):
