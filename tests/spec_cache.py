@@ -79,6 +79,23 @@ def converted_spec_dir(wast_path: str | os.PathLike) -> Path:
     return out
 
 
-if __name__ == "__main__":  # convert everything: python tests/spec_cache.py
+def _main() -> None:  # convert everything: python tests/spec_cache.py
     for f in spec_wast_files():
         print(converted_spec_dir(f), file=sys.stderr)
+
+
+def wat2wasm(text: str, *flags: str) -> bytes:
+    """Assemble WAT text with wabt's wat2wasm (names kept with --debug-names)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "m.wat"
+        src.write_text(text)
+        out = Path(tmp) / "m.wasm"
+        proc = subprocess.run([str(wabt_bin("wat2wasm")), "--debug-names", *flags, str(src),
+                               "-o", str(out)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"wat2wasm failed:\n{proc.stderr}")
+        return out.read_bytes()
+
+
+if __name__ == "__main__":
+    _main()
