@@ -47,8 +47,7 @@ class Engine:
         if t == self.ffi.NULL:
             raise MemoryError("could not allocate the execution thread")
         self.thread = self.ffi.gc(t, self.lib.wz_thread_free)
-        self._handle = self.ffi.new_handle(self)
-        self.thread.user = self._handle
+        self._handle = native.bind_thread(self.thread, self)  # keeps the cffi handle alive
         # an exception raised by a callback (host function / probe) while native code runs
         self.pending_exception: BaseException | None = None
         self._sig_ids: dict[FuncType, int] = {}

@@ -176,7 +176,7 @@ class Memory:
 
     def read(self, addr: int, n: int) -> bytes:
         self._check(addr, n)
-        return self._engine.ffi.unpack(self._ptr.base + addr, n) if n else b""
+        return self._engine.ffi.buffer(self._ptr.base + addr, n)[:] if n else b""
 
     def write(self, addr: int, data) -> None:
         data = bytes(data)
@@ -289,6 +289,8 @@ class Global:
         if not self.type.mutable:
             raise WizardError("cannot set an immutable global")
         self._ptr.value = int(bits) & 0xFFFFFFFFFFFFFFFF
+
+    raw = value_raw
 
     def __repr__(self) -> str:
         return f"<Global {self.type} = {self.value!r}>"
