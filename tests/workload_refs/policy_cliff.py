@@ -89,7 +89,7 @@ def check(stdout: str, size: int) -> None:
     assert int(o["degenerate_states"][0]) == ties
     np.testing.assert_allclose(float(o["hard_value_sum"][0]), V0.sum(), rtol=1e-9)
     hard = np.array([0.5 * np.abs(_vi(P, R + e * delta, 0)[1] - pi0).sum(1).mean() for e in eps])
-    np.testing.assert_allclose([float(x) for x in o["hard_tv"]], hard, rtol=1e-12, atol=0)
+    np.testing.assert_allclose([float(x) for x in o["hard_tv"]], hard, rtol=1e-9, atol=0)
     # policy cliff: tiny perturbations still flip the greedy choice on many states
     assert ties > 0 and hard[-1] >= 0.25 * ties / S
     for t, tau in enumerate(taus):
