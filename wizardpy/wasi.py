@@ -9,8 +9,8 @@ gives EFAULT, never a Python exception; `proc_exit` raises `ExitStatus(code)`.
 
 Sandboxing: file descriptors 0/1/2 are stdin/stdout/stderr, preopened directories start at fd 3.
 Every path is resolved component by component INSIDE the directory of its fd: absolute paths,
-`..` above the preopen root and symlinks that lead outside it give ENOTCAPABLE (wasmtime's
-answer is compared in tests/test_wasi.py). Symlinks inside the preopen are followed by our
+`..` above the preopen root and symlinks that lead outside it give EPERM, as wasmtime does
+(tests/test_wasi.py compares with wasmtime). Symlinks inside the preopen are followed by our
 own walk (never by the host), so the host path we finally touch has no symlink we did not see.
 
 Nothing here reads the host environment: the guest sees only what the config passes.
@@ -61,6 +61,9 @@ EOVERFLOW = 61
 EPERM = 63
 ESPIPE = 70
 ENOTCAPABLE = 76
+
+# what a path that would leave its preopen gets: wasmtime (cap-std) answers EPERM
+E_ESCAPE = EPERM
 
 # every preview1 errno, by its POSIX name (used to translate host OSError.errno values)
 _WASI_ERRNO_NAMES = (
@@ -547,12 +550,12 @@ class Wasi:
 
         Returns (components from root, trailing_slash). Symlinks met on the way (and the last
         component when `follow`) are expanded by us; any step that would leave the root raises
-        ENOTCAPABLE.
+        E_ESCAPE (EPERM).
         """
         if path == "":
             raise _Errno(ENOENT)
         if path.startswith("/"):
-            raise _Errno(ENOTCAPABLE)
+            raise _Errno(E_ESCAPE)
         trailing = path.endswith("/")
         todo = [c for c in path.split("/") if c not in ("", ".")]
         todo.reverse()             # a stack: the next component is todo[-1]
@@ -565,7 +568,7 @@ class Wasi:
                 continue
             if comp == "..":
                 if not rel:
-                    raise _Errno(ENOTCAPABLE)
+                    raise _Errno(E_ESCAPE)
                 rel.pop()
                 continue
             last = not todo
@@ -591,7 +594,7 @@ class Wasi:
                     except OSError as e:
                         raise _Errno(host_errno_to_wasi(e.errno))
                     if target.startswith("/"):
-                        raise _Errno(ENOTCAPABLE)
+                        raise _Errno(E_ESCAPE)
                     if target.endswith("/") and last:
                         trailing = True
                     parts = [c for c in target.split("/") if c not in ("", ".")]
@@ -608,7 +611,7 @@ class Wasi:
         path = mem.string(ptr, n)
         rel, trailing = self.resolve(d, path, follow)
         if not rel and not allow_root:
-            raise _Errno(ENOTCAPABLE)
+            raise _Errno(E_ESCAPE)
         host = os.path.join(d.root, *rel) if rel else d.root
         return d, host, trailing
 
@@ -1314,7 +1317,7 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
     def path_symlink(mem, old_path, old_len, fd, new_path, new_len):
         target = mem.string(old_path & _U32, old_len & _U32)
         if target.startswith("/"):
-            return ENOTCAPABLE   # an absolute target could never be followed inside the sandbox
+            return E_ESCAPE   # an absolute target could never be followed inside the sandbox
         _, new_host, _ = w.host_path(fd, mem, new_path & _U32, new_len & _U32, False)
         os.symlink(target, new_host)
         return ESUCCESS
