@@ -490,7 +490,6 @@ def test_files_match_wasmtime(tmp_path):
 def test_cli_style_default_stdout(tmp_path, capfdbinary):
     """stdout=None writes bytes to the process's stdout, in order with Python's own output."""
     print("before", flush=False)
-    run = run_wizardpy.__wrapped__ if hasattr(run_wizardpy, "__wrapped__") else None
     from wizardpy import Engine, Linker, Module
     engine = Engine()
     module = Module.from_file(engine, str(DATA / "hello.wasm"))
@@ -501,7 +500,6 @@ def test_cli_style_default_stdout(tmp_path, capfdbinary):
     sys.stdout.flush()
     out = capfdbinary.readouterr().out
     assert out.startswith(b"before\nhello from wasm\n") and out.endswith(b"bye\n")
-    del run
 
 
 # ---------------------------------------------------------------------------------------------
@@ -593,3 +591,18 @@ def test_graphviz_matches_wasmtime():
         wx["graphviz_render"], wx["graphviz_last_error"],
         lambda p, n: wmem.read(p, n), lambda p, d: wmem.write(p, d), dot2, layout="neato")
     assert got2 == ref2
+
+
+def test_edge_cases_match_wasmtime(tmp_path):
+    for side in ("ref", "ours"):
+        (tmp_path / side / "box").mkdir(parents=True)
+    (tmp_path / "io").mkdir()
+    ref = run_wasmtime(DATA / "edge.wasm", ["edge"], {}, [(tmp_path / "ref" / "box", "/sandbox")],
+                       b"", tmp_path / "io")
+    got = run_wizardpy(DATA / "edge.wasm", ["edge"], {}, [(tmp_path / "ours" / "box", "/sandbox")],
+                       b"")
+    assert got[1].decode() == ref[1].decode()
+    assert got == ref
+    assert b"readdir count=122" in got[1]
+    assert sorted(os.listdir(tmp_path / "ours" / "box")) == sorted(
+        os.listdir(tmp_path / "ref" / "box"))

@@ -760,7 +760,7 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
         if not isinstance(e, _FileEntry):
             raise _Errno(EBADF)
         if e.kind == "dir":
-            raise _Errno(EISDIR)
+            raise _Errno(EBADF)     # wasmtime: EBADF (not EISDIR) for read/write on a directory
         if not e.rights_base & R_FD_READ:
             raise _Errno(EBADF)
         return e.osfd
@@ -769,7 +769,7 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
         if not isinstance(e, _FileEntry):
             raise _Errno(EBADF)
         if e.kind == "dir":
-            raise _Errno(EISDIR)
+            raise _Errno(EBADF)
         if not e.rights_base & R_FD_WRITE:
             raise _Errno(EBADF)
         return e.osfd
@@ -1077,7 +1077,7 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
         if size < 0:
             return EINVAL
         if not e.rights_base & R_FD_WRITE:
-            return EBADF
+            return EINVAL           # as ftruncate(2) and wasmtime answer for a read-only fd
         os.ftruncate(e.osfd, size)
         return ESUCCESS
 
