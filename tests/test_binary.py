@@ -251,3 +251,39 @@ def test_spec_assert_malformed_binary():
         except Exception as e:  # noqa: BLE001
             wrong.append((name, line, text, repr(e)))
     assert not wrong, wrong[:20]
+
+
+def test_corrupted_modules_raise_only_wizard_errors():
+    """Random byte edits of spec modules: decode/validate/disassemble fail only with
+    DecodeError or ValidationError (never IndexError, KeyError, ...)."""
+    import random
+
+    from wizardpy.disasm import disassemble, format_module_summary
+    from wizardpy.validation import validate_module
+    files = []
+    for wast in ("binary.wast", "br_table.wast", "elem.wast", "data.wast", "bulk.wast",
+                 "select.wast", "call_indirect.wast", "names.wast"):
+        files += sorted(converted_spec_dir(spec_dir() / wast).glob("*.wasm"))
+    blobs = [f.read_bytes() for f in files]
+    rng = random.Random(1234)
+    for _ in range(3000):
+        data = bytearray(rng.choice(blobs))
+        for _ in range(rng.randint(1, 3)):
+            if not data:
+                break
+            i = rng.randrange(len(data))
+            k = rng.random()
+            if k < 0.6:
+                data[i] = rng.randrange(256)
+            elif k < 0.8:
+                del data[i]
+            else:
+                data.insert(i, rng.randrange(256))
+        try:
+            m = decode_module(bytes(data))
+            format_module_summary(m)
+            validate_module(m)
+            for fi in range(m.num_imported_funcs, m.num_funcs):
+                disassemble(m, fi)
+        except (DecodeError, ValidationError):
+            pass
