@@ -43,11 +43,12 @@ class Linker:
         for name, item in instance.exports.items():
             self.define(module, name, item)
 
-    def define_wasi(self, config=None) -> None:
-        """Define the WASI preview-1 functions (`wasi_snapshot_preview1`)."""
+    def define_wasi(self, config=None):
+        """Define the WASI preview-1 functions (`wasi_snapshot_preview1`); returns the WASI
+        state object (`wizardpy.wasi.Wasi`)."""
         from . import wasi
 
-        wasi.define_wasi(self, config if config is not None else wasi.WasiConfig())
+        return wasi.define_wasi(self, config if config is not None else wasi.WasiConfig())
 
     def get(self, module: str, name: str):
         return self._defs.get((module, name))
