@@ -606,3 +606,29 @@ def test_edge_cases_match_wasmtime(tmp_path):
     assert b"readdir count=122" in got[1]
     assert sorted(os.listdir(tmp_path / "ours" / "box")) == sorted(
         os.listdir(tmp_path / "ref" / "box"))
+
+
+def test_excl_create_does_not_follow_symlink_and_close(tmp_path):
+    box = tmp_path / "box"
+    box.mkdir()
+    os.symlink("target.txt", box / "dangling")
+    g = Guest(W.WasiConfig(preopens=[(str(box), "/sb")]))
+    p, n = g.put(1000, b"dangling")
+    assert g.path_open(3, 1, p, n, W.O_CREAT | W.O_EXCL, W.R_FD_WRITE, 0, 0, 100) == W.EEXIST
+    assert not (box / "target.txt").exists()
+    assert g.path_open(3, 1, p, n, W.O_CREAT, W.R_FD_WRITE | W.R_FD_READ, 0, 0, 100) == 0
+    assert (box / "target.txt").exists()
+    fd = g.u32(100)
+    # scattered write then scattered read (readv/writev straight into guest memory)
+    g.put(2000, b"abc")
+    g.put(3000, b"defgh")
+    g.iovs(200, [(2000, 3), (3000, 0), (3000, 5)])
+    assert g.fd_write(fd, 200, 3, 104) == 0 and g.u32(104) == 8
+    assert (box / "target.txt").read_bytes() == b"abcdefgh"
+    assert g.fd_seek(fd, 0, W.WHENCE_SET, 108) == 0
+    g.iovs(200, [(4000, 2), (5000, 10)])
+    assert g.fd_read(fd, 200, 2, 104) == 0 and g.u32(104) == 8
+    assert g.mem.read(4000, 2) == b"ab" and g.mem.read(5000, 6) == b"cdefgh"
+    assert g.fd_read(fd, 200, 2, 104) == 0 and g.u32(104) == 0     # EOF
+    g.wasi.close()
+    assert g.fd_read(fd, 200, 2, 104) == W.EBADF

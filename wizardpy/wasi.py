@@ -25,6 +25,7 @@ import stat as _stat
 import struct
 import sys
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -500,6 +501,8 @@ class Wasi:
                                       RIGHTS_DIR | RIGHTS_FILE,
                                       preopen_name=_to_bytes(guest_path))
             fd += 1
+        # close the host fds we opened when this WASI state goes away (or on close())
+        self._finalizer = weakref.finalize(self, _close_entries, self.fds)
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -513,9 +516,7 @@ class Wasi:
     def close(self) -> None:
         """Close every host file this instance opened."""
         self.flush()
-        for e in self.fds.values():
-            e.close()
-        self.fds.clear()
+        self._finalizer()
 
     def _entry(self, fd: int) -> _Entry:
         e = self.fds.get(fd & _U32)
@@ -614,6 +615,12 @@ class Wasi:
             raise _Errno(E_ESCAPE)
         host = os.path.join(d.root, *rel) if rel else d.root
         return d, host, trailing
+
+
+def _close_entries(fds: dict) -> None:
+    for e in fds.values():
+        e.close()
+    fds.clear()
 
 
 def _flush_text(stream: Any) -> Callable[[], None]:
@@ -791,41 +798,31 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
                     break
             return total
         osfd = _readable_osfd(e)
-        for buf, n in iovs:
-            if n == 0:
-                continue
-            if offset is None:
-                data = os.read(osfd, n)
-            else:
-                data = os.pread(osfd, n, offset + total)
-            mem.write(buf, data)
-            total += len(data)
-            if len(data) < n:
-                break
-        return total
+        # read straight into guest memory (zero-copy): readv / preadv on memoryview slices
+        bufs = [mem.mv[buf:buf + n] for buf, n in iovs if n]
+        if not bufs:
+            return 0
+        if offset is None:
+            return os.readv(osfd, bufs)
+        return os.preadv(osfd, bufs, offset)
 
     def _do_write(mem: _Mem, e: _Entry, iovs: list[tuple[int, int]], offset: int | None) -> int:
-        data = b"".join(mem.mv[buf:buf + n] for buf, n in iovs)
         if isinstance(e, _StreamEntry):
             if e.readable:
                 raise _Errno(EBADF)
             if offset is not None:
                 raise _Errno(ESPIPE)
+            data = b"".join(mem.mv[buf:buf + n] for buf, n in iovs)
             if not data:
                 return 0
             return e.write(data)
         osfd = _writable_osfd(e)
-        total = 0
-        while total < len(data):
-            chunk = memoryview(data)[total:]
-            if offset is None:
-                n = os.write(osfd, chunk)
-            else:
-                n = os.pwrite(osfd, chunk, offset + total)
-            if n <= 0:
-                break
-            total += n
-        return total
+        bufs = [mem.mv[buf:buf + n] for buf, n in iovs if n]
+        if not bufs:
+            return 0
+        if offset is None:
+            return os.writev(osfd, bufs)     # a short write is reported as such (POSIX)
+        return os.pwritev(osfd, bufs, offset)
 
     @wasi("iiii")
     def fd_read(mem, fd, iovs, iovs_len, nread_ptr):
@@ -1178,6 +1175,8 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
         if oflags & ~(O_CREAT | O_DIRECTORY | O_EXCL | O_TRUNC):
             return EINVAL
         follow = bool(dirflags & LOOKUP_SYMLINK_FOLLOW)
+        if oflags & O_CREAT and oflags & O_EXCL:
+            follow = False          # O_CREAT|O_EXCL never follows a final symlink (EEXIST)
         d, host, trailing = w.host_path(dirfd, mem, path & _U32, path_len & _U32, follow)
         want_write = bool(rights_base & (R_FD_WRITE | R_FD_ALLOCATE | R_FD_FILESTAT_SET_SIZE)) \
             or bool(oflags & O_TRUNC) or bool(fdflags & FDFLAG_APPEND)
