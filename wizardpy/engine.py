@@ -47,6 +47,9 @@ class Engine:
         if t == self.ffi.NULL:
             raise MemoryError("could not allocate the execution thread")
         self.thread = self.ffi.gc(t, self.lib.wz_thread_free)
+        self._stack = self.thread.stack          # never reallocated
+        self._stack_size = self.thread.stack_size
+        self._wz_invoke = self.lib.wz_invoke
         self._handle = native.bind_thread(self.thread, self)  # keeps the cffi handle alive
         # an exception raised by a callback (host function / probe) while native code runs
         self.pending_exception: BaseException | None = None
@@ -168,13 +171,13 @@ class Engine:
         """
         t = self.thread
         sp = t.sp
-        if sp + max(len(args), nresults) > t.stack_size:
+        if sp + len(args) + nresults > self._stack_size:
             raise Trap(trap_message(WZ_TRAP_STACK), [])
-        stack = t.stack
+        stack = self._stack
         for i, a in enumerate(args):
             stack[sp + i] = a
         entry = t.nframes
-        rc = self.lib.wz_invoke(t, func_ptr)
+        rc = self._wz_invoke(t, func_ptr)
         if rc:
             self._raise_for(rc, entry)
         if nresults == 1:
@@ -210,18 +213,7 @@ class Engine:
     # ------------------------------------------------------------------ native callbacks
     def host_call(self, t, f, base: int) -> int:
         """Called by native code for a host function: args at t.stack[base..], results back there."""
-        func = self._hosts[f.host_id]
-        ty = func.type
-        stack = t.stack
-        args = [from_raw(self, p, stack[base + i]) for i, p in enumerate(ty.params)]
-        if func._access_caller:
-            from .externs import Caller
-
-            args.insert(0, Caller(self, self.calling_instance()))
-        raw = self._results_to_raw(ty, func._pyfunc(*args))
-        for i, r in enumerate(raw):
-            stack[base + i] = r
-        return 0
+        return self._hosts[f.host_id].host_entry(self._stack, base)
 
     def set_probe_handler(self, handler: Callable[[object, int], int] | None) -> None:
         """Install the instrumentation layer's callback `handler(thread, global_) -> trap code`."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from .errors import WizardError
 from .types import GlobalType, Limits, MemoryType, TableType, FuncType
-from .values import from_raw, to_raw
+from .values import converters, from_raw, to_raw
 
 if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
@@ -51,7 +51,51 @@ class Func:
         p.host_id = engine.register_host(self)
         self._ptr = p
         self._addr = int(ffi.cast("uintptr_t", p))
+        self._init_converters()
+        self.host_entry = self._make_host_entry()
         engine.register_func(self)
+
+    def _init_converters(self) -> None:
+        engine, ty = self._engine, self.type
+        self._par_in = tuple(converters(engine, t)[0] for t in ty.params)
+        self._par_out = tuple(converters(engine, t)[1] for t in ty.params)
+        self._res_in = tuple(converters(engine, t)[0] for t in ty.results)
+        self._res_out = tuple(converters(engine, t)[1] for t in ty.results)
+
+    def _make_host_entry(self):
+        """`entry(stack, base)`: the native-callback body of this host function: read the
+        arguments at stack[base..], call the Python function, write the results back there."""
+        engine, pyfunc, ty = self._engine, self._pyfunc, self.type
+        par, res_in = self._par_out, self._res_in
+        access = self._access_caller
+        nres = len(res_in)
+        npar = len(par)
+
+        def entry(stack, base):
+            if npar == 1:
+                args = [par[0](stack[base])]
+            else:
+                args = [c(stack[base + i]) for i, c in enumerate(par)]
+            if access:
+                args.insert(0, Caller(engine, engine.calling_instance()))
+            r = pyfunc(*args)
+            if nres == 0:
+                if r is not None and r != ():
+                    raise TypeError(f"host function of type {ty} returned {r!r}, expected None")
+            elif nres == 1:
+                if isinstance(r, (tuple, list)):
+                    if len(r) != 1:
+                        raise TypeError(f"host function of type {ty} returned {len(r)} values")
+                    r = r[0]
+                stack[base] = res_in[0](r)
+            else:
+                if not isinstance(r, (tuple, list)) or len(r) != nres:
+                    raise TypeError(f"host function of type {ty} must return {nres} values, got {r!r}")
+                for i, c in enumerate(res_in):
+                    stack[base + i] = c(r[i])
+            return 0
+
+        return entry
 
     @classmethod
     def _wasm(cls, engine: "Engine", ptr, instance: "Instance", index: int, ty: FuncType) -> "Func":
@@ -65,6 +109,8 @@ class Func:
         self.index = index
         self._ptr = ptr
         self._addr = int(engine.ffi.cast("uintptr_t", ptr))
+        self._init_converters()
+        self.host_entry = None
         engine.register_func(self)
         return self
 
@@ -100,17 +146,17 @@ class Func:
         if len(args) != len(ty.params):
             raise TypeError(f"function {self.name} expects {len(ty.params)} arguments, got {len(args)}")
         engine = self._engine
-        raw = [to_raw(engine, p, a) for p, a in zip(ty.params, args)]
+        raw = [c(a) for c, a in zip(self._par_in, args)]
         if self._instance is None:
             out = engine.call_host_raw(self, raw)
         else:
             out = engine.invoke(self._ptr, raw, len(ty.results))
-        results = ty.results
-        if not results:
+        conv = self._res_out
+        if not conv:
             return None
-        if len(results) == 1:
-            return from_raw(engine, results[0], out[0])
-        return tuple(from_raw(engine, r, v) for r, v in zip(results, out))
+        if len(conv) == 1:
+            return conv[0](out[0])
+        return tuple(c(v) for c, v in zip(conv, out))
 
 
 class Memory:

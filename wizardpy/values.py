@@ -128,3 +128,52 @@ def default_raw(valtype: int) -> int:
 
 def is_nan(x: float) -> bool:
     return isinstance(x, float) and math.isnan(x)
+
+
+def _i32_in(v) -> int:
+    if type(v) is int:
+        return v & MASK32
+    if not _is_int(v):
+        raise TypeError(f"expected an int for i32, got {type(v).__name__}")
+    return v.__index__() & MASK32
+
+
+def _i64_in(v) -> int:
+    if type(v) is int:
+        return v & MASK64
+    if not _is_int(v):
+        raise TypeError(f"expected an int for i64, got {type(v).__name__}")
+    return v.__index__() & MASK64
+
+
+def _i32_out(b: int) -> int:
+    return b - 0x100000000 if b & 0x80000000 else b
+
+
+def _i64_out(b: int) -> int:
+    return b - 0x10000000000000000 if b & 0x8000000000000000 else b
+
+
+def _f32_in(v) -> int:
+    if not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        raise TypeError(f"expected a float for f32, got {type(v).__name__}")
+    return f32_to_bits(float(v))
+
+
+def _f64_in(v) -> int:
+    if not isinstance(v, (int, float)) and not hasattr(v, "__float__"):
+        raise TypeError(f"expected a float for f64, got {type(v).__name__}")
+    return f64_to_bits(float(v))
+
+
+def converters(engine: "Engine", valtype: int):
+    """`(to_raw_fn, from_raw_fn)` for one value type, specialised (the hot paths of calls)."""
+    if valtype == I32:
+        return _i32_in, _i32_out
+    if valtype == I64:
+        return _i64_in, _i64_out
+    if valtype == F32:
+        return _f32_in, bits_to_f32
+    if valtype == F64:
+        return _f64_in, bits_to_f64
+    return (lambda v: to_raw(engine, valtype, v)), (lambda b: from_raw(engine, valtype, b))
