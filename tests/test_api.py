@@ -447,3 +447,45 @@ def test_public_names_importable():
                  "Table", "Global", "FuncType", "MemoryType", "TableType", "GlobalType", "Limits",
                  "Trap", "DecodeError", "ValidationError", "LinkError", "ExitStatus"]:
         assert hasattr(wizardpy, name), name
+
+
+def test_host_raised_trap_propagates(engine):
+    trap = Trap("custom host trap")
+
+    def raiser():
+        raise trap
+
+    linker = Linker(engine)
+    linker.define_func("env", "t", FuncType((), ()), raiser)
+    inst = linker.instantiate(Module(engine, wat("""
+      (module (import "env" "t" (func $t)) (func (export "go") call $t))""")))
+    with pytest.raises(Trap) as ei:
+        inst.exports["go"]()
+    assert ei.value is trap
+
+
+def test_wasi_through_linker(engine):
+    import io
+
+    from wizardpy import ExitStatus, WasiConfig
+
+    out = io.BytesIO()
+    linker = Linker(engine)
+    linker.define_wasi(WasiConfig(argv=["app"], stdout=out))
+    inst = linker.instantiate(Module(engine, wat("""
+      (module
+        (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 8) "hi\\n")
+        (func (export "_start")
+          i32.const 0 i32.const 8 i32.store
+          i32.const 4 i32.const 3 i32.store
+          i32.const 1 i32.const 0 i32.const 1 i32.const 100 call $fd_write drop
+          i32.const 7 call $exit
+          unreachable))""")))
+    with pytest.raises(ExitStatus) as ei:
+        inst.exports["_start"]()
+    assert ei.value.code == 7
+    assert out.getvalue() == b"hi\n"
+    assert inst.exports["memory"].read(100, 4) == b"\x03\x00\x00\x00"   # bytes written

@@ -77,7 +77,7 @@ class Func:
             else:
                 args = [c(stack[base + i]) for i, c in enumerate(par)]
             if access:
-                args.insert(0, Caller(engine, engine.calling_instance()))
+                args.insert(0, Caller(engine))
             r = pyfunc(*args)
             if nres == 0:
                 if r is not None and r != ():
@@ -345,12 +345,21 @@ class Global:
 class Caller:
     """What a host function created with `access_caller=True` receives first.
 
-    `instance` is the instance of the innermost Wasm frame (None when called from Python).
+    `instance` is the instance of the innermost Wasm frame (None when called from Python). It is
+    looked up on first use, so a Caller is only meaningful during the host call it was made for.
     """
 
-    def __init__(self, engine: "Engine", instance):
+    _UNSET = object()
+
+    def __init__(self, engine: "Engine", instance=_UNSET):
         self.engine = engine
-        self.instance = instance
+        self._instance = instance
+
+    @property
+    def instance(self):
+        if self._instance is Caller._UNSET:
+            self._instance = self.engine.calling_instance()
+        return self._instance
 
     @property
     def memory(self) -> Memory | None:
