@@ -26,6 +26,8 @@ extern "Python+C" {
 # -O2 vs -O3 -fno-plt measured with native/bench_loop.py: see the report in the commit log.
 CFLAGS = ["-O2", "-fno-plt", "-fno-math-errno", "-ffp-contract=off", "-fno-strict-aliasing",
           "-std=gnu11", "-Wall", "-Wno-override-init", "-Wno-unused-label"]
+# Extra flags for experiments, appended last (e.g. WIZARDPY_NATIVE_CFLAGS="-O3 -march=native").
+CFLAGS += os.environ.get("WIZARDPY_NATIVE_CFLAGS", "").split()
 
 
 def header_cdef(path=os.path.join(HERE, "wizard.h")):
@@ -56,9 +58,15 @@ ffibuilder = make_builder()
 if __name__ == "__main__":
     # in-place development build: run from the repository root
     make_builder(ROOT).compile(tmpdir=os.path.join(ROOT, "build", "cffi"), verbose="-v" in sys.argv)
-    # cffi writes the module relative to tmpdir (build/cffi/wizardpy/_native*.so): move it
+    # cffi writes the module under tmpdir (build/cffi/wizardpy/_native*.so). Install it under the
+    # name `pip install -e .` uses (_native.abi3.so) and remove any other variant, so a stale
+    # build can never shadow a fresh one.
     import glob
     import shutil
-    for so in glob.glob(os.path.join(ROOT, "build", "cffi", "wizardpy", "_native*.so")):
-        shutil.copy2(so, os.path.join(ROOT, "wizardpy", os.path.basename(so)))
-        print("built", os.path.join("wizardpy", os.path.basename(so)))
+    built = glob.glob(os.path.join(ROOT, "build", "cffi", "wizardpy", "_native*.so"))
+    built.sort(key=os.path.getmtime)
+    for old in glob.glob(os.path.join(ROOT, "wizardpy", "_native*.so")):
+        os.remove(old)
+    dest = os.path.join(ROOT, "wizardpy", "_native.abi3.so")
+    shutil.copy2(built[-1], dest)
+    print("built", os.path.relpath(dest, ROOT))

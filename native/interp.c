@@ -351,13 +351,16 @@ L_ghook:
     goto *table[*ip];   /* the real handler; OP_PROBE there still fires the local probe */
 
 L_probe: {
-    SYNC();
-    rc = wz_probe_fire(t, 0);
-    if (UNLIKELY(rc)) goto trap;
-    sp = stack + frame->sp;
-    MEMLOAD();
-    RELOAD_DT();
     uint32_t i = (uint32_t)(ip - code);
+    if (func->probe_counts) func->probe_counts[i]++;          /* native count probes */
+    if (!func->probe_python || func->probe_python[i]) {
+        SYNC();
+        rc = wz_probe_fire(t, 0);
+        if (UNLIKELY(rc)) goto trap;
+        sp = stack + frame->sp;
+        MEMLOAD();
+        RELOAD_DT();
+    }
     uint32_t op = code[i];
     if (op == OP_PROBE) op = func->probe_ops[i];   /* else the probe was removed meanwhile */
     goto *table[op];

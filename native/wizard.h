@@ -50,6 +50,13 @@ typedef struct wz_func {
     uint32_t host_id;         /* host functions: key of the Python callable */
     uint32_t *probe_ops;      /* NULL or code_len words: original opcode where a PROBE was written */
     uint64_t calls;           /* number of calls (tiering) */
+    /* Native count probes (no Python call per firing). Both NULL = every OP_PROBE calls Python.
+     * probe_counts: NULL or code_len counters; the OP_PROBE at ip adds 1 to probe_counts[ip]
+     *   (an "add n" counter is firings * n).
+     * probe_python: NULL or code_len flags; at an OP_PROBE whose flag is 0 the interpreter only
+     *   counts and does not call wz_probe_fire (set it to 1 where a non-count probe sits). */
+    uint64_t *probe_counts;
+    uint8_t *probe_python;
 } wz_func;
 
 /* A linear memory. `base` never moves: the whole maximum is reserved up front and pages are

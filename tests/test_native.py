@@ -840,3 +840,21 @@ def test_resume_mid_function():
     fe = Env([fib_fn(), Fn(1, 1)("local.get", 0)("call", 0)("i32.const", 1)("i32.add")("return", 1)])
     rc = lib.wz_resume(fe.t, fe.funcs[1], 2, ffi.new("wz_val[]", [99]), ffi.new("wz_val[]", [12]), 1)
     assert rc == 0 and fe.t.stack[fe.t.sp] == 145
+
+
+def test_native_count_probes():
+    e = Env([fib_fn()])
+    f = e.fobjs[0]
+    counts = ffi.new("uint64_t[]", f.code_len)
+    python = ffi.new("uint8_t[]", f.code_len)
+    f.probe_counts, f.probe_python = counts, python
+    fired = []
+    e.owner.probe = lambda t, g: fired.append(t.frames[t.nframes - 1].ip) or 0
+    ip_add = fib_fn().ips[-2]
+    insert_probe(e, 0, 0)          # entry: count only
+    insert_probe(e, 0, ip_add)     # the add: count and call Python
+    python[ip_add] = 1
+    assert e.run(0, 10) == 55
+    assert counts[0] == 177 and counts[ip_add] == 88
+    assert fired == [ip_add] * 88
+    f.probe_counts = f.probe_python = ffi.NULL
