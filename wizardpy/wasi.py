@@ -335,22 +335,15 @@ class _StreamEntry(_Entry):
 class _FileEntry(_Entry):
     """A host file descriptor: a regular file (or device, fifo) or a directory."""
 
-    def __init__(self, osfd: int, root: str, rel: list[str], is_dir: bool,
-                 rights_base: int, rights_inheriting: int, fdflags: int = 0,
-                 preopen_name: bytes | None = None):
+    def __init__(self, osfd: int, is_dir: bool, rights_base: int, rights_inheriting: int,
+                 fdflags: int = 0, preopen_name: bytes | None = None):
         self.kind = "dir" if is_dir else "file"
         self.osfd = osfd
-        self.root = root          # realpath of the preopened directory this fd lives under
-        self.rel = rel            # components from root (symlink-free)
         self.rights_base = rights_base
         self.rights_inheriting = rights_inheriting
         self.fdflags = fdflags
         self.preopen_name = preopen_name
         self.dir_cache: list[tuple[bytes, int, int]] | None = None
-
-    @property
-    def host_path(self) -> str:
-        return os.path.join(self.root, *self.rel) if self.rel else self.root
 
     def close(self) -> None:
         if self.osfd >= 0:
@@ -495,9 +488,8 @@ class Wasi:
                                    _flush_text(sys.stderr) if default_err else None)
         fd = 3
         for host_dir, guest_path in config.preopens:
-            root = os.path.realpath(os.fspath(host_dir))
-            osfd = os.open(root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-            self.fds[fd] = _FileEntry(osfd, root, [], True, RIGHTS_DIR,
+            osfd = os.open(os.fspath(host_dir), _DIR_FLAGS)
+            self.fds[fd] = _FileEntry(osfd, True, RIGHTS_DIR,
                                       RIGHTS_DIR | RIGHTS_FILE,
                                       preopen_name=_to_bytes(guest_path))
             fd += 1
@@ -546,12 +538,15 @@ class Wasi:
 
     # -- path resolution --------------------------------------------------------------------
 
-    def resolve(self, d: _FileEntry, path: str, follow: bool) -> tuple[list[str], bool]:
-        """Resolve `path` relative to directory entry `d`, staying under d.root.
+    def resolve(self, d: _FileEntry, path: str, follow: bool) -> "_Resolved":
+        """Resolve `path` relative to the directory of entry `d`, never leaving it.
 
-        Returns (components from root, trailing_slash). Symlinks met on the way (and the last
-        component when `follow`) are expanded by us; any step that would leave the root raises
-        E_ESCAPE (EPERM).
+        The walk opens each intermediate directory itself (openat with O_NOFOLLOW), expands
+        symlinks it meets (and the last component when `follow` or the path ends in "/") by
+        reading them, and handles ".." with its own stack of directory fds: the host never
+        follows a symlink or a "..", so a concurrent rename cannot smuggle the walk outside.
+        Leaving the directory of `d` (an absolute path, ".." past the start, an absolute
+        symlink, a symlink climbing out) raises E_ESCAPE (EPERM), as wasmtime/cap-std does.
         """
         if path == "":
             raise _Errno(ENOENT)
@@ -560,61 +555,89 @@ class Wasi:
         trailing = path.endswith("/")
         todo = [c for c in path.split("/") if c not in ("", ".")]
         todo.reverse()             # a stack: the next component is todo[-1]
-        rel = list(d.rel)
+        stack = [d.osfd]           # directory fds; stack[1:] are ours to close
         links = 0
-        root = d.root
-        while todo:
-            comp = todo.pop()
-            if comp == ".":
-                continue
-            if comp == "..":
-                if not rel:
-                    raise _Errno(E_ESCAPE)
-                rel.pop()
-                continue
-            last = not todo
-            if len(comp.encode("utf-8", "surrogateescape")) > 255:
-                raise _Errno(ENAMETOOLONG)
-            host = os.path.join(root, *rel, comp)
-            if not last or follow or trailing:
+        res = _Resolved(stack, ".", trailing)
+        try:
+            while todo:
+                comp = todo.pop()
+                if comp == "..":
+                    if len(stack) == 1:
+                        raise _Errno(E_ESCAPE)
+                    os.close(stack.pop())
+                    continue
+                if len(comp.encode("utf-8", "surrogateescape")) > 255:
+                    raise _Errno(ENAMETOOLONG)
+                last = not todo
+                if last and not (follow or res.trailing):
+                    res.name = comp
+                    return res
                 try:
-                    st = os.lstat(host)
+                    st = os.stat(comp, dir_fd=stack[-1], follow_symlinks=False)
                 except FileNotFoundError:
                     if last:
-                        rel.append(comp)
-                        continue
+                        res.name = comp
+                        return res
                     raise _Errno(ENOENT)
-                except OSError as e:
-                    raise _Errno(host_errno_to_wasi(e.errno))
                 if _stat.S_ISLNK(st.st_mode):
                     links += 1
                     if links > _MAX_SYMLINK_DEPTH:
                         raise _Errno(ELOOP)
-                    try:
-                        target = os.readlink(host)
-                    except OSError as e:
-                        raise _Errno(host_errno_to_wasi(e.errno))
+                    target = os.readlink(comp, dir_fd=stack[-1])
                     if target.startswith("/"):
                         raise _Errno(E_ESCAPE)
-                    if target.endswith("/") and last:
-                        trailing = True
-                    parts = [c for c in target.split("/") if c not in ("", ".")]
-                    todo.extend(reversed(parts))
+                    if last and target.endswith("/"):
+                        res.trailing = True
+                    todo.extend(reversed([c for c in target.split("/") if c not in ("", ".")]))
                     continue
-                if not last and not _stat.S_ISDIR(st.st_mode):
+                if last:
+                    res.name = comp
+                    return res
+                if not _stat.S_ISDIR(st.st_mode):
                     raise _Errno(ENOTDIR)
-            rel.append(comp)
-        return rel, trailing
+                stack.append(os.open(comp, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=stack[-1]))
+            res.name = "."         # the walk ended on a directory (e.g. "a/..", a link to ".")
+            return res
+        except BaseException:
+            res.close()
+            raise
 
-    def host_path(self, fd: int, mem: _Mem, ptr: int, n: int, follow: bool,
-                  allow_root: bool = True) -> tuple[_FileEntry, str, bool]:
+    def path_at(self, fd: int, mem: _Mem, ptr: int, n: int, follow: bool) -> "_Resolved":
+        """Read a guest path and resolve it relative to directory fd `fd` (see `resolve`)."""
         d = self._dir(fd)
-        path = mem.string(ptr, n)
-        rel, trailing = self.resolve(d, path, follow)
-        if not rel and not allow_root:
-            raise _Errno(E_ESCAPE)
-        host = os.path.join(d.root, *rel) if rel else d.root
-        return d, host, trailing
+        return self.resolve(d, mem.string(ptr, n), follow)
+
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+class _Resolved:
+    """A resolved path: operate on `name` relative to directory fd `dirfd`, without following
+    a final symlink. Close it (or use it as a context manager) to release the walk's fds."""
+
+    __slots__ = ("stack", "name", "trailing")
+
+    def __init__(self, stack: list[int], name: str, trailing: bool):
+        self.stack = stack
+        self.name = name
+        self.trailing = trailing
+
+    @property
+    def dirfd(self) -> int:
+        return self.stack[-1]
+
+    def close(self) -> None:
+        while len(self.stack) > 1:
+            try:
+                os.close(self.stack.pop())
+            except OSError:
+                pass
+
+    def __enter__(self) -> "_Resolved":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def _close_entries(fds: dict) -> None:
@@ -1103,10 +1126,7 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
             st = os.fstat(e.osfd)
             return st.st_atime_ns, st.st_mtime_ns
         a, m = _times(cur, atim, mtim, fst)
-        if os.utime in getattr(os, "supports_fd", set()):
-            os.utime(e.osfd, ns=(a, m))
-        else:
-            os.utime(e.host_path, ns=(a, m))
+        os.utime(e.osfd, ns=(a, m))
         return ESUCCESS
 
     # -- preopens / directories -------------------------------------------------------------
@@ -1177,7 +1197,7 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
         follow = bool(dirflags & LOOKUP_SYMLINK_FOLLOW)
         if oflags & O_CREAT and oflags & O_EXCL:
             follow = False          # O_CREAT|O_EXCL never follows a final symlink (EEXIST)
-        d, host, trailing = w.host_path(dirfd, mem, path & _U32, path_len & _U32, follow)
+        d = w._dir(dirfd)
         want_write = bool(rights_base & (R_FD_WRITE | R_FD_ALLOCATE | R_FD_FILESTAT_SET_SIZE)) \
             or bool(oflags & O_TRUNC) or bool(fdflags & FDFLAG_APPEND)
         want_read = bool(rights_base & (R_FD_READ | R_FD_READDIR))
@@ -1190,7 +1210,7 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
             flags |= os.O_EXCL
         if oflags & O_TRUNC:
             flags |= os.O_TRUNC
-        if oflags & O_DIRECTORY or trailing:
+        if oflags & O_DIRECTORY:
             flags |= os.O_DIRECTORY
         if fdflags & FDFLAG_APPEND:
             flags |= os.O_APPEND
@@ -1206,24 +1226,18 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
             flags |= os.O_RDWR if want_read else os.O_WRONLY
         else:
             flags |= os.O_RDONLY
-        if (oflags & O_CREAT) and trailing:
-            return EISDIR if not oflags & O_EXCL else EEXIST
-        try:
-            osfd = os.open(host, flags, 0o666)
-        except OSError as ex:
-            if ex.errno == _errno.ELOOP and not follow:
-                return ELOOP
-            if ex.errno == _errno.EISDIR and want_write:
-                return EISDIR
-            raise
+        with w.resolve(d, mem.string(path & _U32, path_len & _U32), follow) as r:
+            if r.trailing:
+                if oflags & O_CREAT:
+                    return EISDIR if not oflags & O_EXCL else EEXIST
+                flags |= os.O_DIRECTORY
+            osfd = os.open(r.name, flags, 0o666, dir_fd=r.dirfd)
         try:
             st = os.fstat(osfd)
         except OSError:
             os.close(osfd)
             raise
         is_dir = _stat.S_ISDIR(st.st_mode)
-        rel = os.path.relpath(host, d.root).split(os.sep) if host != d.root else []
-        rel = [c for c in rel if c not in ("", ".")]
         inh = d.rights_inheriting
         if is_dir:
             base = rights_base & inh & (RIGHTS_DIR | R_FD_READ | R_FD_SEEK | R_FD_TELL)
@@ -1237,7 +1251,7 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
                 base &= ~(R_FD_WRITE | R_FD_ALLOCATE | R_FD_FILESTAT_SET_SIZE)
             if flags & os.O_WRONLY:
                 base &= ~R_FD_READ
-        entry = _FileEntry(osfd, d.root, rel, is_dir, base, rights_inh & inh, fdflags)
+        entry = _FileEntry(osfd, is_dir, base, rights_inh & inh, fdflags)
         fd = w._alloc_fd()
         w.fds[fd] = entry
         mem.u32(fd_ptr, fd)
@@ -1248,68 +1262,61 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
         buf &= _U32
         mem.check(buf, FILESTAT.size)
         follow = bool(flags & LOOKUP_SYMLINK_FOLLOW)
-        _, host, trailing = w.host_path(fd, mem, path & _U32, path_len & _U32, follow)
-        st = os.stat(host, follow_symlinks=False)
-        if trailing and not _stat.S_ISDIR(st.st_mode):
-            return ENOTDIR
+        with w.path_at(fd, mem, path & _U32, path_len & _U32, follow) as r:
+            st = os.stat(r.name, dir_fd=r.dirfd, follow_symlinks=False)
+            if r.trailing and not _stat.S_ISDIR(st.st_mode):
+                return ENOTDIR
         mem.pack(FILESTAT, buf, *_filestat_tuple(st))
         return ESUCCESS
 
     @wasi("iiiiIIi")
     def path_filestat_set_times(mem, fd, flags, path, path_len, atim, mtim, fst):
         follow = bool(flags & LOOKUP_SYMLINK_FOLLOW)
-        _, host, _ = w.host_path(fd, mem, path & _U32, path_len & _U32, follow)
-
-        def cur():
-            st = os.stat(host, follow_symlinks=False)
-            return st.st_atime_ns, st.st_mtime_ns
-        a, m = _times(cur, atim, mtim, fst)
-        os.utime(host, ns=(a, m), follow_symlinks=False)
+        with w.path_at(fd, mem, path & _U32, path_len & _U32, follow) as r:
+            def cur():
+                st = os.stat(r.name, dir_fd=r.dirfd, follow_symlinks=False)
+                return st.st_atime_ns, st.st_mtime_ns
+            a, m = _times(cur, atim, mtim, fst)
+            os.utime(r.name, ns=(a, m), dir_fd=r.dirfd, follow_symlinks=False)
         return ESUCCESS
 
     @wasi("iii")
     def path_create_directory(mem, fd, path, path_len):
-        _, host, _ = w.host_path(fd, mem, path & _U32, path_len & _U32, False)
-        os.mkdir(host, 0o777)
+        with w.path_at(fd, mem, path & _U32, path_len & _U32, False) as r:
+            os.mkdir(r.name, 0o777, dir_fd=r.dirfd)
         return ESUCCESS
 
     @wasi("iii")
     def path_remove_directory(mem, fd, path, path_len):
-        _, host, _ = w.host_path(fd, mem, path & _U32, path_len & _U32, False,
-                                 allow_root=False)
-        os.rmdir(host)
+        with w.path_at(fd, mem, path & _U32, path_len & _U32, False) as r:
+            os.rmdir(r.name, dir_fd=r.dirfd)
         return ESUCCESS
 
     @wasi("iii")
     def path_unlink_file(mem, fd, path, path_len):
-        _, host, trailing = w.host_path(fd, mem, path & _U32, path_len & _U32, False,
-                                        allow_root=False)
-        try:
-            st = os.lstat(host)
-        except OSError as ex:
-            raise _oserr(ex)
-        if _stat.S_ISDIR(st.st_mode):
-            return EISDIR
-        if trailing:
-            return ENOTDIR
-        os.unlink(host)
+        with w.path_at(fd, mem, path & _U32, path_len & _U32, False) as r:
+            st = os.stat(r.name, dir_fd=r.dirfd, follow_symlinks=False)
+            if _stat.S_ISDIR(st.st_mode):
+                return EISDIR
+            if r.trailing:
+                return ENOTDIR
+            os.unlink(r.name, dir_fd=r.dirfd)
         return ESUCCESS
 
     @wasi("iiiiii")
     def path_rename(mem, fd, old_path, old_len, new_fd, new_path, new_len):
-        _, old_host, _ = w.host_path(fd, mem, old_path & _U32, old_len & _U32, False,
-                                     allow_root=False)
-        _, new_host, _ = w.host_path(new_fd, mem, new_path & _U32, new_len & _U32, False,
-                                     allow_root=False)
-        os.rename(old_host, new_host)
+        with w.path_at(fd, mem, old_path & _U32, old_len & _U32, False) as a, \
+                w.path_at(new_fd, mem, new_path & _U32, new_len & _U32, False) as b:
+            os.rename(a.name, b.name, src_dir_fd=a.dirfd, dst_dir_fd=b.dirfd)
         return ESUCCESS
 
     @wasi("iiiiiii")
     def path_link(mem, old_fd, old_flags, old_path, old_len, new_fd, new_path, new_len):
         follow = bool(old_flags & LOOKUP_SYMLINK_FOLLOW)
-        _, old_host, _ = w.host_path(old_fd, mem, old_path & _U32, old_len & _U32, follow)
-        _, new_host, _ = w.host_path(new_fd, mem, new_path & _U32, new_len & _U32, False)
-        os.link(old_host, new_host, follow_symlinks=False)
+        with w.path_at(old_fd, mem, old_path & _U32, old_len & _U32, follow) as a, \
+                w.path_at(new_fd, mem, new_path & _U32, new_len & _U32, False) as b:
+            os.link(a.name, b.name, src_dir_fd=a.dirfd, dst_dir_fd=b.dirfd,
+                    follow_symlinks=False)
         return ESUCCESS
 
     @wasi("iiiii")
@@ -1317,8 +1324,9 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
         target = mem.string(old_path & _U32, old_len & _U32)
         if target.startswith("/"):
             return E_ESCAPE   # an absolute target could never be followed inside the sandbox
-        _, new_host, _ = w.host_path(fd, mem, new_path & _U32, new_len & _U32, False)
-        os.symlink(target, new_host)
+        # a relative target is harmless: resolution checks every symlink it follows
+        with w.path_at(fd, mem, new_path & _U32, new_len & _U32, False) as r:
+            os.symlink(target, r.name, dir_fd=r.dirfd)
         return ESUCCESS
 
     @wasi("iiiiii")
@@ -1328,8 +1336,8 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
         bufused_ptr &= _U32
         mem.check(bufused_ptr, 4)
         mem.check(buf, buf_len)
-        _, host, _ = w.host_path(fd, mem, path & _U32, path_len & _U32, False)
-        target = os.fsencode(os.readlink(host))
+        with w.path_at(fd, mem, path & _U32, path_len & _U32, False) as r:
+            target = os.fsencode(os.readlink(r.name, dir_fd=r.dirfd))
         out = target[:buf_len]
         mem.write(buf, out)
         mem.u32(bufused_ptr, len(out))
@@ -1439,25 +1447,21 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
 
 def _list_dir(e: _FileEntry) -> list[tuple[bytes, int, int]]:
     """The entries of a directory as (name, inode, filetype), with "." and ".." first."""
-    path = e.host_path
+    fd = e.osfd
     out: list[tuple[bytes, int, int]] = []
-    try:
-        st = os.fstat(e.osfd)
-        out.append((b".", st.st_ino, FT_DIRECTORY))
-    except OSError:
-        out.append((b".", 0, FT_DIRECTORY))
-    try:
-        parent = os.stat(os.path.dirname(path) if e.rel else path)
-        out.append((b"..", parent.st_ino, FT_DIRECTORY))
-    except OSError:
-        out.append((b"..", 0, FT_DIRECTORY))
-    with os.scandir(os.fsencode(path)) as it:
-        for de in it:
-            try:
-                ft = _filetype_of_mode(de.stat(follow_symlinks=False).st_mode)
-            except OSError:
-                ft = FT_UNKNOWN
-            out.append((de.name, de.inode(), ft))
+    for name in (".", ".."):
+        try:
+            ino = os.stat(name, dir_fd=fd, follow_symlinks=False).st_ino
+        except OSError:
+            ino = 0
+        out.append((name.encode(), ino, FT_DIRECTORY))
+    for name in os.listdir(fd):
+        try:
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            ino, ft = st.st_ino, _filetype_of_mode(st.st_mode)
+        except OSError:
+            ino, ft = 0, FT_UNKNOWN
+        out.append((os.fsencode(name), ino, ft))
     return out
 
 

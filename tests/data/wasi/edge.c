@@ -108,5 +108,12 @@ int main(void) {
     close(m);
     printf("created exists=%d\n", access("/sandbox/created.txt", F_OK) == 0);
     printf("symlink abs=%d errno=%d\n", symlink("/etc/passwd", "/sandbox/abs"), errno);
+    // a directory fd is a capability of its own: ".." cannot climb above it
+    int sub = open("/sandbox/many", O_RDONLY | O_DIRECTORY);
+    errno = 0;
+    printf("openat .. from subdir=%d errno=%d\n", openat(sub, "../x.txt", O_RDONLY) >= 0, errno);
+    errno = 0;
+    printf("openat ./. from subdir=%d\n", openat(sub, "./file_with_a_rather_long_name_001", O_RDONLY) >= 0);
+    close(sub);
     return 0;
 }
