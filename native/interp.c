@@ -726,17 +726,18 @@ L_i64_rem_u: {
     BIN(i64_rotl, uint64_t, uint64_t, rotl64(a, b))
     BIN(i64_rotr, uint64_t, uint64_t, rotr64(a, b))
 
-    /* abs/neg/copysign are bit operations: they never touch a NaN's payload */
+    /* abs/neg/copysign are bit operations: they never touch a NaN's payload. ceil/floor/trunc/
+     * nearest: libm returns a signalling NaN unchanged; Wasm wants it quieted (a + a does that). */
 L_f32_abs:
     sp[-1] = (uint32_t)sp[-1] & 0x7fffffffu; ip++; NEXT();
 L_f32_neg:
     sp[-1] = (uint32_t)sp[-1] ^ 0x80000000u; ip++; NEXT();
 L_f32_copysign:
     sp[-2] = ((uint32_t)sp[-2] & 0x7fffffffu) | ((uint32_t)sp[-1] & 0x80000000u); sp--; ip++; NEXT();
-    UNF32(f32_ceil, ceilf(a))
-    UNF32(f32_floor, floorf(a))
-    UNF32(f32_trunc, truncf(a))
-    UNF32(f32_nearest, nearbyintf(a))
+    UNF32(f32_ceil, (a != a) ? a + a : ceilf(a))
+    UNF32(f32_floor, (a != a) ? a + a : floorf(a))
+    UNF32(f32_trunc, (a != a) ? a + a : truncf(a))
+    UNF32(f32_nearest, (a != a) ? a + a : nearbyintf(a))
     UNF32(f32_sqrt, sqrtf(a))
     BINF32(f32_add, a + b)
     BINF32(f32_sub, a - b)
@@ -750,10 +751,10 @@ L_f64_neg:
     sp[-1] ^= 0x8000000000000000ull; ip++; NEXT();
 L_f64_copysign:
     sp[-2] = (sp[-2] & 0x7fffffffffffffffull) | (sp[-1] & 0x8000000000000000ull); sp--; ip++; NEXT();
-    UNF64(f64_ceil, ceil(a))
-    UNF64(f64_floor, floor(a))
-    UNF64(f64_trunc, trunc(a))
-    UNF64(f64_nearest, nearbyint(a))
+    UNF64(f64_ceil, (a != a) ? a + a : ceil(a))
+    UNF64(f64_floor, (a != a) ? a + a : floor(a))
+    UNF64(f64_trunc, (a != a) ? a + a : trunc(a))
+    UNF64(f64_nearest, (a != a) ? a + a : nearbyint(a))
     UNF64(f64_sqrt, sqrt(a))
     BINF64(f64_add, a + b)
     BINF64(f64_sub, a - b)

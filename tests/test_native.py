@@ -858,3 +858,11 @@ def test_native_count_probes():
     assert counts[0] == 177 and counts[ip_add] == 88
     assert fired == [ip_add] * 88
     f.probe_counts = f.probe_python = ffi.NULL
+
+
+@pytest.mark.parametrize("op", ["ceil", "floor", "trunc", "nearest", "sqrt"])
+def test_rounding_quiets_signalling_nan(op):
+    r = val("f32." + op, 0x7FA00000)
+    assert is_nan32(r) and r & 0x400000
+    r = val("f64." + op, 0xFFF4000000000000)
+    assert is_nan64(r) and r & 0x8000000000000
