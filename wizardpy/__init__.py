@@ -22,13 +22,33 @@ __all__ = [
     "WizardError", "WasiConfig",
 ]
 
-_LAZY = {"WasiConfig": "wasi"}
+# Names defined by layers that are imported on first use: name -> candidate submodules.
+_INSTR = ("instrumentation", "monitor")
+_LAZY = {
+    "WasiConfig": ("wasi",),
+    **{n: _INSTR for n in ("Probe", "ProbeAction", "DynamicLoc", "FrameAccessor", "FrameWriter",
+                           "CountProbe", "CountMoreProbe", "OperandProbe", "FuncProbe",
+                           "StaleFrameError", "Monitor", "instructions", "Instrumentation")},
+}
+__all__ += [n for n, mods in _LAZY.items() if n not in __all__ and any(
+    (__import__("pathlib").Path(__file__).parent / f"{m}.py").exists() for m in mods)]
 
 
 def __getattr__(name: str):
-    mod = _LAZY.get(name)
-    if mod is None:
+    mods = _LAZY.get(name)
+    if mods is None:
         raise AttributeError(f"module 'wizardpy' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(f".{mod}", __name__), name)
+    for mod in mods:
+        try:
+            m = importlib.import_module(f".{mod}", __name__)
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{mod}":
+                raise
+            continue
+        if hasattr(m, name):
+            value = getattr(m, name)
+            globals()[name] = value
+            return value
+    raise AttributeError(f"module 'wizardpy' has no attribute {name!r} (its layer is not available)")

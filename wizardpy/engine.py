@@ -215,6 +215,17 @@ class Engine:
         """Called by native code for a host function: args at t.stack[base..], results back there."""
         return self._hosts[f.host_id].host_entry(self._stack, base)
 
+    @property
+    def instrument(self):
+        """The engine's instrumentation (`wizardpy.instrumentation`), created on first use, so an
+        engine that never instruments pays nothing (docs/instrumentation.md)."""
+        inst = self.__dict__.get("_instrument")
+        if inst is None:
+            from .instrumentation import Instrumentation
+
+            inst = self._instrument = Instrumentation(self)
+        return inst
+
     def set_probe_handler(self, handler: Callable[[object, int], int] | None) -> None:
         """Install the instrumentation layer's callback `handler(thread, global_) -> trap code`."""
         self._probe_handler = handler
