@@ -632,3 +632,17 @@ def test_excl_create_does_not_follow_symlink_and_close(tmp_path):
     assert g.fd_read(fd, 200, 2, 104) == 0 and g.u32(104) == 0     # EOF
     g.wasi.close()
     assert g.fd_read(fd, 200, 2, 104) == W.EBADF
+
+
+def test_fdstat_rights_match_wasmtime(tmp_path):
+    """fd_fdstat_get reports the filetypes and rights wasmtime reports (wasi-libc derives
+    fcntl(F_GETFL) and isatty from them)."""
+    for side in ("ref", "ours"):
+        (tmp_path / side / "box").mkdir(parents=True)
+    (tmp_path / "io").mkdir()
+    ref = run_wasmtime(DATA / "fdstat.wasm", ["fdstat"], {},
+                       [(tmp_path / "ref" / "box", "/sandbox")], b"", tmp_path / "io")
+    got = run_wizardpy(DATA / "fdstat.wasm", ["fdstat"], {},
+                       [(tmp_path / "ours" / "box", "/sandbox")], b"")
+    assert got[1].decode() == ref[1].decode()
+    assert got == ref

@@ -186,6 +186,11 @@ RIGHTS_DIR = (R_FD_FDSTAT_SET_FLAGS | R_FD_SYNC | R_FD_ADVISE | R_PATH_CREATE_DI
               | R_PATH_REMOVE_DIRECTORY | R_PATH_UNLINK_FILE)
 RIGHTS_STDIO = (R_FD_READ | R_FD_WRITE | R_FD_FDSTAT_SET_FLAGS | R_FD_FILESTAT_GET
                 | R_POLL_FD_READWRITE)
+# the rights wasmtime reports (fd_fdstat_get) for a preopen, and for a directory opened by path
+RIGHTS_PREOPEN_BASE = 0x7B7FE00        # the path_* rights, readdir, fd_filestat_get/set_times
+RIGHTS_PREOPEN_INHERITING = 0xFF7FFFF  # everything up to PATH_UNLINK_FILE but FD_FILESTAT_SET_SIZE
+RIGHTS_OPENED_DIR = RIGHTS_ALL & ~(R_FD_SEEK | R_FD_WRITE | R_PATH_FILESTAT_SET_SIZE
+                                   | R_FD_FILESTAT_SET_SIZE)
 
 # struct layouts (little endian, wasm32)
 IOVEC = struct.Struct("<II")                 # buf, buf_len                      (8 bytes)
@@ -268,9 +273,8 @@ class _StreamEntry(_Entry):
         self.kind = "stream"
         self.stream = stream
         self.readable = readable
-        self.rights_base = (R_FD_READ if readable else R_FD_WRITE) | (
-            RIGHTS_STDIO & ~(R_FD_READ | R_FD_WRITE))
-        self.rights_inheriting = 0
+        self.rights_base = R_FD_READ if readable else R_FD_WRITE   # as wasmtime reports
+        self.rights_inheriting = self.rights_base
         self.before_write = fallback   # called before each write (flush a text layer above us)
 
     def filetype(self) -> int:
@@ -489,8 +493,8 @@ class Wasi:
         fd = 3
         for host_dir, guest_path in config.preopens:
             osfd = os.open(os.fspath(host_dir), _DIR_FLAGS)
-            self.fds[fd] = _FileEntry(osfd, True, RIGHTS_DIR,
-                                      RIGHTS_DIR | RIGHTS_FILE,
+            self.fds[fd] = _FileEntry(osfd, True, RIGHTS_PREOPEN_BASE,
+                                      RIGHTS_PREOPEN_INHERITING,
                                       preopen_name=_to_bytes(guest_path))
             fd += 1
         # close the host fds we opened when this WASI state goes away (or on close())
@@ -1238,20 +1242,18 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
             os.close(osfd)
             raise
         is_dir = _stat.S_ISDIR(st.st_mode)
-        inh = d.rights_inheriting
+        # Rights follow what the host open granted, reported as wasmtime reports them
+        # (wasi-libc derives fcntl(F_GETFL) from FD_READ/FD_WRITE); requested rights that
+        # the open mode does not grant are dropped rather than refused.
         if is_dir:
-            base = rights_base & inh & (RIGHTS_DIR | R_FD_READ | R_FD_SEEK | R_FD_TELL)
-            # a directory is always usable as a directory (readdir, path_*), as in wasmtime
-            base |= RIGHTS_DIR & inh
+            base = RIGHTS_OPENED_DIR
         else:
-            base = rights_base & inh
-        # what the host open granted: keep read/write rights consistent with the open mode
-        if not is_dir:
+            base = RIGHTS_ALL
             if not (flags & os.O_WRONLY or flags & os.O_RDWR):
-                base &= ~(R_FD_WRITE | R_FD_ALLOCATE | R_FD_FILESTAT_SET_SIZE)
+                base &= ~R_FD_WRITE
             if flags & os.O_WRONLY:
                 base &= ~R_FD_READ
-        entry = _FileEntry(osfd, is_dir, base, rights_inh & inh, fdflags)
+        entry = _FileEntry(osfd, is_dir, base, base, fdflags)
         fd = w._alloc_fd()
         w.fds[fd] = entry
         mem.u32(fd_ptr, fd)
