@@ -489,3 +489,26 @@ def test_wasi_through_linker(engine):
     assert ei.value.code == 7
     assert out.getvalue() == b"hi\n"
     assert inst.exports["memory"].read(100, 4) == b"\x03\x00\x00\x00"   # bytes written
+
+
+@pytest.mark.parametrize("recursion_limit", [None, 100000])
+def test_unbounded_host_reentry_traps(engine, recursion_limit):
+    holder = {}
+    linker = Linker(engine)
+    linker.define_func("env", "h", FuncType((I32,), (I32,)), lambda x: holder["f"](x + 1))
+    inst = linker.instantiate(Module(engine, wat("""
+      (module (import "env" "h" (func $h (param i32) (result i32)))
+        (func (export "f") (param i32) (result i32) local.get 0 call $h))""")))
+    holder["f"] = inst.exports["f"]
+    old = sys.getrecursionlimit()
+    if recursion_limit:
+        sys.setrecursionlimit(recursion_limit)
+    try:
+        with pytest.raises(Trap, match="call stack exhausted"):
+            inst.exports["f"](0)
+    finally:
+        sys.setrecursionlimit(old)
+    assert engine.thread.nframes == 0 and engine.thread.sp == 0
+    linker2 = Linker(engine)
+    linker2.define_func("env", "h", FuncType((I32,), (I32,)), lambda x: x * 2)
+    assert linker2.instantiate(inst.module).exports["f"](21) == 42

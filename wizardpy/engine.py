@@ -30,6 +30,12 @@ from .values import from_raw, to_raw
 class Engine:
     """Configuration + store. `Engine()`, `Engine(EngineConfig(...))` or `Engine(tier="int")`."""
 
+    # Deepest nesting of Python -> Wasm invocations (Wasm -> host -> Wasm re-entry). Every level
+    # costs native (C) stack in the cffi callback machinery (~2.3 KiB measured; an 8 MiB stack
+    # overflows near 3500 levels), so deeper re-entry traps "call stack exhausted" instead of
+    # crashing the process even when the Python recursion limit is raised.
+    MAX_NESTED_INVOKES = 1000
+
     def __init__(self, config: EngineConfig | None = None, *, tier: str | None = None, **knobs):
         cfg = dataclasses.replace(config) if config is not None else EngineConfig()
         if tier is not None:
@@ -50,6 +56,7 @@ class Engine:
         self._stack = self.thread.stack          # never reallocated
         self._stack_size = self.thread.stack_size
         self._wz_invoke = self.lib.wz_invoke
+        self._nesting = 0                        # live nested invocations (see MAX_NESTED_INVOKES)
         self._handle = native.bind_thread(self.thread, self)  # keeps the cffi handle alive
         # an exception raised by a callback (host function / probe) while native code runs
         self.pending_exception: BaseException | None = None
@@ -158,6 +165,9 @@ class Engine:
             self.pending_exception = None
             if exc is None:
                 raise Trap(trap_message(rc))
+            if isinstance(exc, RecursionError):
+                # Wasm -> host -> Wasm nesting ran out of Python stack: that is stack exhaustion
+                raise Trap(trap_message(WZ_TRAP_STACK), []) from exc
             raise exc
         t = self.thread
         frames = backtrace(self, t.frames, entry, max(entry, t.trap_nframes))
@@ -177,7 +187,13 @@ class Engine:
         for i, a in enumerate(args):
             stack[sp + i] = a
         entry = t.nframes
-        rc = self._wz_invoke(t, func_ptr)
+        if self._nesting >= self.MAX_NESTED_INVOKES:
+            raise Trap(trap_message(WZ_TRAP_STACK), [])
+        self._nesting += 1
+        try:
+            rc = self._wz_invoke(t, func_ptr)
+        finally:
+            self._nesting -= 1
         if rc:
             self._raise_for(rc, entry)
         if nresults == 1:
