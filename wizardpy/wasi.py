@@ -8,10 +8,17 @@ Host functions are defined with `access_caller=True` and read/write guest memory
 gives EFAULT, never a Python exception; `proc_exit` raises `ExitStatus(code)`.
 
 Sandboxing: file descriptors 0/1/2 are stdin/stdout/stderr, preopened directories start at fd 3.
-Every path is resolved component by component INSIDE the directory of its fd: absolute paths,
-`..` above the preopen root and symlinks that lead outside it give EPERM, as wasmtime does
-(tests/test_wasi.py compares with wasmtime). Symlinks inside the preopen are followed by our
-own walk (never by the host), so the host path we finally touch has no symlink we did not see.
+Every path is resolved component by component INSIDE the directory of its fd (each directory
+fd is a capability, as in wasmtime/cap-std): absolute paths, `..` above that directory and
+symlinks that lead outside it give EPERM, as wasmtime does (tests/test_wasi.py compares the
+two). The walk opens each directory itself (openat + O_NOFOLLOW), expands symlinks by reading
+them and keeps its own stack for `..`; the final operation is done relative to the last
+directory fd without following symlinks. The host never follows a symlink or `..` for us, so
+a concurrent rename or symlink swap cannot lead the walk outside.
+
+Errno values and reported rights follow wasmtime where preview1 leaves room (EBADF for
+read/write on a directory, EINVAL for ftruncate on a read-only fd, the rights fd_fdstat_get
+shows). stdout/stderr are flushed after each fd_write and in proc_exit; output is bytes.
 
 Nothing here reads the host environment: the guest sees only what the config passes.
 """
@@ -31,6 +38,9 @@ from typing import Any, Callable
 
 from .errors import ExitStatus
 from .types import I32, I64, FuncType
+
+__all__ = ["WasiConfig", "Wasi", "define_wasi", "wasi_functions", "host_errno_to_wasi",
+           "FUNCTION_NAMES", "MODULE"]
 
 MODULE = "wasi_snapshot_preview1"
 
@@ -661,10 +671,6 @@ def _flush_text(stream: Any) -> Callable[[], None]:
 
 # ---------------------------------------------------------------------------------------------
 # the host functions
-
-
-def _oserr(e: OSError) -> _Errno:
-    return _Errno(host_errno_to_wasi(e.errno))
 
 
 def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
