@@ -512,3 +512,26 @@ def test_unbounded_host_reentry_traps(engine, recursion_limit):
     linker2 = Linker(engine)
     linker2.define_func("env", "h", FuncType((I32,), (I32,)), lambda x: x * 2)
     assert linker2.instantiate(inst.module).exports["f"](21) == 42
+
+
+def test_native_allocations_are_freed():
+    import gc
+    import weakref
+
+    e = Engine()
+    inst = inst_of(e, VALUES)
+    assert inst.exports["add"](1, 2) == 3
+    r = weakref.ref(e)
+    del e, inst
+    gc.collect()
+    assert r() is None                           # the engine (store) and its instances go away
+    e = Engine()
+    for _ in range(40000):                       # each reserves 4 GiB of address space: only
+        Memory(e, MemoryType(Limits(0)))         # possible if unreachable memories are unmapped
+
+
+def test_invalid_limits_rejected(engine):
+    with pytest.raises(ValueError):
+        Memory(engine, MemoryType(Limits(3, 2)))
+    with pytest.raises(ValueError):
+        Table(engine, TableType(FUNCREF, Limits(3, 2)))

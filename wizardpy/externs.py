@@ -166,6 +166,8 @@ class Memory:
         ffi, lib = engine.ffi, engine.lib
         cap = engine.config.max_memory_pages
         lim = ty.limits
+        if lim.max is not None and lim.max < lim.min:
+            raise ValueError(f"memory limits {lim.min}..{lim.max}: maximum below minimum")
         if lim.min > cap:
             raise WizardError(f"memory of {lim.min} pages exceeds the engine limit of {cap} pages")
         maxp = cap if lim.max is None else min(lim.max, cap)
@@ -240,6 +242,8 @@ class Table:
     def __init__(self, engine: "Engine", ty: TableType, init=None):
         ffi, lib = engine.ffi, engine.lib
         lim = ty.limits
+        if lim.max is not None and lim.max < lim.min:
+            raise ValueError(f"table limits {lim.min}..{lim.max}: maximum below minimum")
         raw = to_raw(engine, ty.elem_type, init)
         p = lib.wz_table_new(lim.min, U32_MAX if lim.max is None else lim.max, ty.elem_type, raw)
         if p == ffi.NULL:
