@@ -646,3 +646,23 @@ def test_fdstat_rights_match_wasmtime(tmp_path):
                        [(tmp_path / "ours" / "box", "/sandbox")], b"")
     assert got[1].decode() == ref[1].decode()
     assert got == ref
+
+
+def test_text_streams_and_file_stdout(tmp_path):
+    """stdout may be a text stream (StringIO, or a text file: bytes go to its .buffer)."""
+    sio = io.StringIO()
+    g = Guest(W.WasiConfig(stdout=sio))
+    g.put(1000, "héllo\n".encode())
+    g.iovs(100, [(1000, 7)])
+    assert g.fd_write(1, 100, 1, 50) == 0 and g.u32(50) == 7
+    assert sio.getvalue() == "héllo\n"
+    with open(tmp_path / "out.txt", "w") as f:
+        f.write("py:")
+        g = Guest(W.WasiConfig(stdout=f))
+        g.put(1000, b"\x00\xffraw")
+        g.iovs(100, [(1000, 5)])
+        assert g.fd_write(1, 100, 1, 50) == 0
+    assert (tmp_path / "out.txt").read_bytes() == b"py:\x00\xffraw"
+    # negative (signed) i32 arguments are taken modulo 2^32: a huge pointer → EFAULT
+    assert g.fd_write(1, 100, 1, -4) == W.EFAULT
+    assert g.fd_write(1, -8, 1, 50) == W.EFAULT
