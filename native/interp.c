@@ -24,6 +24,7 @@ int wz_host_call(wz_thread *t, wz_func *f, uint32_t base);
 int wz_probe_fire(wz_thread *t, uint32_t global_);
 
 #define OP_PROBE 0x120
+#define OP_ENTRY 0x121   /* ip 0 of every validated function: a no-op that is "pc 0" (entry) */
 #define NUM_OPS 0x140
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -308,6 +309,7 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry)
         [0x110] = &&L_table_size,
         [0x111] = &&L_table_fill,
         [0x120] = &&L_probe,
+        [0x121] = &&L_nop,      /* OP_ENTRY */
     };
     static const void *const gtable[NUM_OPS] = { [0 ... NUM_OPS - 1] = &&L_ghook };
 
@@ -341,20 +343,30 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry)
     NEXT();
 
     /* ---------------- probes ---------------- */
-L_ghook:
-    SYNC();
-    rc = wz_probe_fire(t, 1);
-    if (UNLIKELY(rc)) goto trap;
-    sp = stack + frame->sp;
-    MEMLOAD();
-    RELOAD_DT();
+L_ghook: {
+    /* global probes fire before every Wasm instruction; OP_ENTRY (pc 0) is not one */
+    uint32_t gop = *ip;
+    if (UNLIKELY(gop == OP_PROBE)) gop = func->probe_ops[ip - code];
+    if (UNLIKELY(gop == OP_ENTRY)) goto *table[*ip];
+    t->global_count++;                  /* native global CountProbes */
+    if (t->global_probes & 1) {         /* bit 0: some global probe needs Python */
+        SYNC();
+        t->probe_site = (uintptr_t)ip;
+        rc = wz_probe_fire(t, 1);
+        if (UNLIKELY(rc)) goto trap;
+        sp = stack + frame->sp;
+        MEMLOAD();
+        RELOAD_DT();
+    }
     goto *table[*ip];   /* the real handler; OP_PROBE there still fires the local probe */
+}
 
 L_probe: {
     uint32_t i = (uint32_t)(ip - code);
     if (func->probe_counts) func->probe_counts[i]++;          /* native count probes */
     if (!func->probe_python || func->probe_python[i]) {
         SYNC();
+        t->probe_site = (uintptr_t)ip;
         rc = wz_probe_fire(t, 0);
         if (UNLIKELY(rc)) goto trap;
         sp = stack + frame->sp;
@@ -436,6 +448,7 @@ L_return: {
         frame->sp = (uint32_t)(nfp_ - stack); \
         frame++; \
         frame->func = g_; frame->fp = (uint32_t)(nfp_ - stack); frame->ret_ip = (retip); \
+        frame->serial = 0; \
         fp = nfp_; \
         opbase = fp + g_->num_locals; \
         for (wz_val *z_ = sp; z_ < opbase; z_++) *z_ = 0; \
@@ -831,6 +844,7 @@ static int wz_enter(wz_thread *t, wz_func *f, uint32_t fp, uint32_t ip, uint32_t
     fr->ip = ip;
     fr->sp = sp;
     fr->ret_ip = 0;
+    fr->serial = 0;
     t->nframes = entry_nframes + 1;
     int rc = wz_run(t, entry_nframes);
     t->sp = entry_sp;

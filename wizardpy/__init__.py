@@ -28,7 +28,12 @@ _LAZY = {
     "WasiConfig": ("wasi",),
     **{n: _INSTR for n in ("Probe", "ProbeAction", "DynamicLoc", "FrameAccessor", "FrameWriter",
                            "CountProbe", "CountMoreProbe", "OperandProbe", "FuncProbe",
-                           "StaleFrameError", "Monitor", "instructions", "Instrumentation")},
+                           "StaleFrameError", "Instrumentation")},
+    # wizardpy/monitor.py: the Monitor base class, reports and helpers for monitors
+    **{n: ("monitor",) for n in ("Monitor", "Report", "Session", "MonitorError", "instructions",
+                                 "defined_functions", "format_instruction", "block_ends",
+                                 "basic_blocks", "BasicBlock", "func_ref", "on_opcode",
+                                 "load_monitor", "monitor_names")},
 }
 __all__ += [n for n, mods in _LAZY.items() if n not in __all__ and any(
     (__import__("pathlib").Path(__file__).parent / f"{m}.py").exists() for m in mods)]

@@ -68,6 +68,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="set an environment variable for the program")
     p.add_argument("--invoke", default=None, metavar="NAME",
                    help="call the exported function NAME with the arguments and print its results")
+    p.add_argument("--monitor", action="append", default=[], metavar="NAME[:OPTS]|FILE.py[:OPTS]",
+                   help="run a monitor (coverage, hotness, branches, loops, ... or a .py file "
+                        "defining a wizardpy.Monitor subclass); its report follows the program's "
+                        "output. Repeat for several monitors")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--csv", action="store_true", help="monitor reports as CSV")
+    fmt.add_argument("--json", action="store_true", help="monitor reports as one JSON object")
+    p.add_argument("--output", default=None, metavar="FILE",
+                   help="write monitor reports to FILE instead of stdout")
 
 
 def _add_debug(p: argparse.ArgumentParser, top: bool) -> None:
@@ -250,24 +259,77 @@ def format_value(value, valtype: int) -> str:
 # Commands
 # ----------------------------------------------------------------------------------------------
 
+def _monitor_session(args: argparse.Namespace, engine):
+    """A monitor.Session for the --monitor options (None without any), checked before running."""
+    if not getattr(args, "monitor", None):
+        if args.csv or args.json or args.output:
+            raise CliError("--csv/--json/--output need at least one --monitor", EXIT_USAGE)
+        return None
+    from .monitor import MonitorError, Session, load_monitor
+
+    try:
+        monitors = [load_monitor(spec) for spec in args.monitor]
+    except MonitorError as e:
+        raise CliError(f"--monitor: {_one_line(e)}", EXIT_USAGE) from None
+    fmt = "csv" if args.csv else "json" if args.json else "text"
+    return Session(engine, monitors, fmt)
+
+
+def _emit_reports(session, args: argparse.Namespace) -> None:
+    """After the program: the reports on stdout (after its output), or in --output FILE."""
+    text = session.finish()
+    if not text:
+        return
+    if args.output:
+        try:
+            with open(args.output, "w") as fh:
+                fh.write(text + "\n")
+        except OSError as e:
+            raise CliError(f"--output {args.output}: {e.strerror or e}") from None
+    else:
+        sys.stdout.flush()
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from .errors import ExitStatus
+    from .errors import Trap
 
     path = args.wasm
     data = read_file(path)
     engine = make_engine(args)
     module = load_module(engine, path, data)
+    session = _monitor_session(args, engine)
+    if session is None:
+        return _run_program(args, engine, module, path, None)
+    session.parse(module)
+    try:
+        code = _run_program(args, engine, module, path, session)
+    except Trap:
+        _emit_reports(session, args)     # the report up to the trap, then the trap message
+        raise
+    _emit_reports(session, args)
+    return code
+
+
+def _run_program(args: argparse.Namespace, engine, module, path: str, session) -> int:
+    from .errors import ExitStatus
+
     argv = [os.path.basename(path)] + list(args.args)
     if args.invoke is not None:
         wasi = _wasi_config(args, [os.path.basename(path)]) if _imports_wasi(module) else None
         try:
             instance = instantiate(engine, module, path, wasi)
+            if session is not None:
+                session.instantiate(instance)
             return _invoke(instance, args.invoke, list(args.args), path)
         except ExitStatus as e:
             return _flush(e.code)
     wasi = _wasi_config(args, argv)
     try:
         instance = instantiate(engine, module, path, wasi)
+        if session is not None:
+            session.instantiate(instance)
         start = instance.exports.get("_start")
         if start is None:
             raise CliError(f"{path}: no exported `_start` function (use --invoke NAME to call an export)")

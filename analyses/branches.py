@@ -1,0 +1,86 @@
+"""branches: how often each conditional branch went each way.
+
+An OperandProbe at every br_if, if and br_table receives the condition / index (the top of the
+stack) just before the instruction executes:
+  - br_if and if count `[not_taken taken]`: taken = the condition is non-zero (br_if branches,
+    if enters its `then` arm);
+  - br_table counts one entry per target in table order, the default target last; an index out
+    of range (unsigned) counts for the default.
+Text: per function, `+pc instruction: [n0 n1 ...]`, with totals. Option `executed`: only the
+branches that ran.
+CSV: `branch,func,pc,instruction,taken_paths` with taken_paths `[n0 n1 ...]`, every branch site.
+JSON: the same rows.
+"""
+from __future__ import annotations
+
+from wizardpy import Monitor, OperandProbe, defined_functions, func_ref, instructions
+from wizardpy import opcodes as ops
+
+
+def _cond_counter(counts):
+    def cb(value):
+        counts[1 if value else 0] += 1
+    return cb
+
+
+def _table_counter(counts):
+    n = len(counts) - 1
+
+    def cb(value):
+        i = value & 0xFFFFFFFF
+        counts[i if i < n else n] += 1
+    return cb
+
+
+class BranchMonitor(Monitor):
+    name = "branches"
+    description = "taken / not-taken counts of br_if, if and br_table targets"
+
+    def __init__(self, options: str = ""):
+        super().__init__(options)
+        opts = self.option_set()
+        if opts - {"executed"}:
+            raise ValueError(f"invalid option(s) {', '.join(sorted(opts - {'executed'}))} "
+                             f"(known: executed)")
+        self.only_executed = "executed" in opts
+        self.module = None
+        self.sites: list[tuple[int, int, str, list[int]]] = []
+
+    def on_parse(self, module):
+        super().on_parse(module)
+        self.module = module
+        for f in defined_functions(module):
+            for pc, op, imm in instructions(module, f):
+                if op in (ops.BR_IF, ops.IF):
+                    counts = [0, 0]
+                    cb = _cond_counter(counts)
+                elif op == ops.BR_TABLE:
+                    counts = [0] * (len(imm[0]) + 1)
+                    cb = _table_counter(counts)
+                else:
+                    continue
+                self.instrument.insert(module, f, pc, OperandProbe(cb))
+                self.sites.append((f, pc, ops.name(op), counts))
+
+    def on_finish(self, report):
+        m = self.module
+        rows = [(f, pc, name, list(c)) for f, pc, name, c in self.sites]
+        report.data["branches"] = [[func_ref(m, f), pc, name, c] for f, pc, name, c in rows]
+        for f, pc, name, c in rows:
+            report.csv_row("branch", func_ref(m, f), pc, name, "[" + " ".join(map(str, c)) + "]")
+        if report.format != "text":
+            return
+        executed = [r for r in rows if sum(r[3])]
+        total = sum(sum(r[3]) for r in rows)
+        report.text(f"branches: {len(executed)} of {len(rows)} branch sites executed, "
+                    f"{total} branch executions")
+        prev = None
+        for f, pc, name, c in (executed if self.only_executed else rows):
+            if f != prev:
+                report.text(f"func {func_ref(m, f)}:")
+                prev = f
+            n = sum(c)
+            extra = ""
+            if n and name != "br_table":
+                extra = f"  ({100 * c[1] / n:.1f}% taken)"
+            report.text(f"  +{pc:<6} {name:<8}: [{' '.join(map(str, c))}]{extra}")

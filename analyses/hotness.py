@@ -1,0 +1,99 @@
+"""hotness: how many times each instruction executed (a native CountProbe per instruction).
+
+Text: the total, the hottest instructions (count, share, cumulative share, function, +pc,
+mnemonic) and how many instructions account for 50/75/90/95/99/100% of the execution.
+Options: `all` lists every executed instruction (default: the hottest, up to 95% of execution or
+at most 40 rows); `top=N` lists N rows.
+CSV: `hotness,func,pc,count` for every executed instruction, hottest first.
+JSON: total, thresholds, and [func, pc, mnemonic, count] rows.
+"""
+from __future__ import annotations
+
+from wizardpy import CountProbe, Monitor, defined_functions, format_instruction, func_ref, instructions
+
+THRESHOLDS = (50, 75, 90, 95, 99, 100)
+
+
+class HotnessMonitor(Monitor):
+    name = "hotness"
+    description = "per-instruction execution counts, hottest first"
+
+    def __init__(self, options: str = ""):
+        super().__init__(options)
+        self.show_all = False
+        self.top = None
+        for o in self.option_set():
+            if o == "all":
+                self.show_all = True
+            elif o.startswith("top="):
+                try:
+                    self.top = int(o[4:])
+                except ValueError:
+                    raise ValueError(f"invalid option {o!r}: top=N takes a number") from None
+            else:
+                raise ValueError(f"invalid option {o!r} (known: all, top=N)")
+        self.module = None
+        self.sites: list[tuple[int, int, str, CountProbe]] = []
+
+    def on_parse(self, module):
+        super().on_parse(module)
+        self.module = module
+        for f in defined_functions(module):
+            for pc, op, imm in instructions(module, f):
+                p = CountProbe()
+                self.instrument.insert(module, f, pc, p)
+                self.sites.append((f, pc, format_instruction(module, op, imm), p))
+
+    def counts(self) -> list[tuple[int, int, str, int]]:
+        """(func, pc, instruction, count) of the executed instructions, hottest first."""
+        rows = [(f, pc, text, p.count) for f, pc, text, p in self.sites if p.count]
+        rows.sort(key=lambda r: (-r[3], r[0], r[1]))
+        return rows
+
+    @staticmethod
+    def thresholds(rows, total: int) -> dict[int, int]:
+        """{percent: fewest instructions (hottest first) whose counts reach percent% of total}."""
+        out = {}
+        acc = 0
+        k = 0
+        for pct in THRESHOLDS:
+            while k < len(rows) and acc * 100 < pct * total:
+                acc += rows[k][3]
+                k += 1
+            out[pct] = k
+        return out
+
+    def on_finish(self, report):
+        m = self.module
+        rows = self.counts()
+        total = sum(r[3] for r in rows)
+        th = self.thresholds(rows, total)
+        report.data.update({
+            "total": total, "executed_instructions": len(rows), "instructions": len(self.sites),
+            "thresholds": {str(k): v for k, v in th.items()},
+            "counts": [[func_ref(m, f), pc, text, c] for f, pc, text, c in rows],
+        })
+        for f, pc, _, c in rows:
+            report.csv_row("hotness", func_ref(m, f), pc, c)
+        if report.format != "text":
+            return
+        report.text(f"hotness: {total} instructions executed; {len(rows)} of {len(self.sites)} "
+                    f"instructions ran")
+        if self.show_all:
+            n = len(rows)
+        elif self.top is not None:
+            n = min(self.top, len(rows))
+        else:
+            n = min(th.get(95, 0), 40)
+        if n:
+            w = max(len(func_ref(m, r[0])) for r in rows[:n])
+            report.text(f"  {'count':>12} {'%':>6} {'cum%':>6}  {'function':<{w}} {'pc':>7}  instruction")
+            acc = 0
+            for f, pc, text, c in rows[:n]:
+                acc += c
+                report.text(f"  {c:>12} {100 * c / total:>6.2f} {100 * acc / total:>6.2f}  "
+                            f"{func_ref(m, f):<{w}} {'+' + str(pc):>7}  {text}")
+            if n < len(rows):
+                report.text(f"  ... {len(rows) - n} more executed instructions (hotness:all lists them)")
+        report.text("  share of execution:  " + "  ".join(
+            f"{p}%: {th[p]} instr" for p in THRESHOLDS))

@@ -1,0 +1,419 @@
+"""Monitors: whole-program analyses built on probes (ARCHITECTURE.md §4, docs/instrumentation.md).
+
+A monitor is a `Monitor` subclass with a `name`, an options string (`--monitor NAME:OPTIONS`)
+and hooks called by whoever runs the program (the CLI, or a `Session` in a script):
+
+    on_parse(module)          before instantiation: insert probes here
+    on_instantiate(instance)  after instantiation, before the program runs
+    on_finish(report)         after the program finished (returned, exited or trapped)
+
+`self.instrument` is the engine's instrumentation (`engine.instrument`), available once the
+monitor is attached to an engine (`Session` does that; `attach(engine)` by hand).
+
+Output goes through a `Report`, one per monitor, in one of three formats chosen by the user:
+
+    report.text(line)         text for people (printed for the default text format)
+    report.summary(line)      a summary line printed in both text and CSV formats
+                              (the coverage lines `Instr coverage:\\tC / T (P%)`)
+    report.csv_row(*fields)   one CSV row (printed with --csv); fields joined by ","
+    report.data[key] = ...    JSON-serialisable data (printed with --json: everything)
+
+Built-in monitors are the modules `analyses/<name>.py`, each defining one `Monitor` subclass
+(`monitor_names()` lists them); `load_monitor("name:opts")` makes one, and a path ending in
+`.py` (`load_monitor("path/my_monitor.py:opts")`) loads a user's monitor from that file.
+
+Helpers for monitors (re-exported from `wizardpy`):
+    instructions(module, func)    -> (pc, opcode, immediates) for each instruction
+    defined_functions(module)     -> indices of the functions that have a body
+    format_instruction(module, op, imm) -> "br_if 0", "call 3 <"f">", ...
+    block_ends(module, func)      -> {pc of block/loop/if: pc of its matching end}
+    basic_blocks(module, func)    -> [BasicBlock(start, end, pcs)] (leaders: see below)
+    func_ref(module, func)        -> '"name"' or '#N' (the CSV `func` column)
+    on_opcode(*mnemonics)         decorator: a method called with the operands an instruction
+                                  consumes, every time such an instruction executes
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import opcodes as ops
+
+__all__ = [
+    "Monitor", "Report", "Session", "MonitorError", "instructions", "defined_functions",
+    "format_instruction", "block_ends", "basic_blocks", "BasicBlock", "func_ref", "on_opcode",
+    "monitor_names", "load_monitor", "parse_monitor_spec",
+]
+
+FORMATS = ("text", "csv", "json")
+
+
+class MonitorError(ValueError):
+    """An unknown monitor, a monitor file that cannot be loaded, or invalid monitor options."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Code helpers
+# ----------------------------------------------------------------------------------------------
+
+def _defn(module):
+    return getattr(module, "defn", module)
+
+
+def _func_index(module, func) -> int:
+    """A function index from an index, a name from the name section or an export name."""
+    if isinstance(func, int):
+        return func
+    defn = _defn(module)
+    name = func[1:-1] if len(func) >= 2 and func[0] == func[-1] == '"' else func
+    for i, n in defn.names.funcs.items():
+        if n == name:
+            return i
+    for e in defn.exports:
+        if e.kind == "func" and e.name == name:
+            return e.index
+    raise KeyError(f"no function named {func!r}")
+
+
+def instructions(module, func) -> Iterator[tuple[int, int, tuple]]:
+    """Yield `(pc, opcode, immediates)` for every instruction of defined function `func`
+    (an index or a name), up to and including the final `end`. Opcodes are `wizardpy.opcodes`
+    numbers; pc is the byte offset from the start of the body (locals included)."""
+    from .disasm import iter_instructions
+
+    return iter_instructions(_defn(module), _func_index(module, func))
+
+
+def defined_functions(module) -> range:
+    """Indices of the functions with a body (imported functions come first and have none)."""
+    defn = _defn(module)
+    return range(defn.num_imported_funcs, defn.num_funcs)
+
+
+def func_ref(module, func: int) -> str:
+    """`"name"` from the name section, or `#N`: the `func` column of every CSV schema."""
+    return _defn(module).func_name(func)
+
+
+def format_instruction(module, op: int, imm: tuple) -> str:
+    """Mnemonic and immediates as `wizardpy inspect` prints them."""
+    from .disasm import format_instruction as fmt
+
+    return fmt(_defn(module), op, imm)
+
+
+def block_ends(module, func) -> dict[int, int]:
+    """{pc of each block/loop/if: pc of its matching `end`}."""
+    out: dict[int, int] = {}
+    stack: list[int] = []
+    for pc, op, _ in instructions(module, func):
+        if op in (ops.BLOCK, ops.LOOP, ops.IF):
+            stack.append(pc)
+        elif op == ops.END and stack:
+            out[stack.pop()] = pc
+    return out
+
+
+@dataclass(frozen=True)
+class BasicBlock:
+    start: int            # pc of the leader
+    end: int              # pc of the last instruction of the block
+    pcs: tuple[int, ...]  # every instruction of the block, in order
+
+
+# Instructions that start a block themselves (as in the Wizard engine's coverage monitor: a
+# `loop` is a branch target, `block`/`else` start a new structured region), and those after
+# which the next instruction starts one (the fall-through or target of a branch, code after an
+# `end` that branches may reach, and code after return/unreachable). Calls do NOT end a block:
+# a call returns to the next instruction (a trap or `proc_exit` inside the callee leaves the
+# rest of the block unexecuted; instruction coverage is exact regardless).
+_STARTS_BLOCK = frozenset((ops.BLOCK, ops.LOOP, ops.ELSE))
+_ENDS_BLOCK = frozenset((ops.BR, ops.BR_IF, ops.BR_TABLE, ops.IF, ops.END, ops.RETURN,
+                         ops.UNREACHABLE))
+
+
+def basic_blocks(module, func) -> list[BasicBlock]:
+    """The basic blocks of `func` in code order. Leaders: the first instruction; every
+    block/loop/else; the instruction after br, br_if, br_table, if, end, return, unreachable.
+    Calls do not end a block."""
+    blocks: list[BasicBlock] = []
+    cur: list[int] = []
+    new = True
+    for pc, op, _ in instructions(module, func):
+        if (new or op in _STARTS_BLOCK) and cur:
+            blocks.append(BasicBlock(cur[0], cur[-1], tuple(cur)))
+            cur = []
+        cur.append(pc)
+        new = op in _ENDS_BLOCK
+    if cur:
+        blocks.append(BasicBlock(cur[0], cur[-1], tuple(cur)))
+    return blocks
+
+
+# Operands consumed by instructions whose signature is not fixed in the opcode table.
+_CONSUMES = {ops.BR_IF: 1, ops.IF: 1, ops.BR_TABLE: 1, ops.DROP: 1, ops.SELECT: 3,
+             ops.SELECT_T: 3, ops.LOCAL_SET: 1, ops.LOCAL_TEE: 1, ops.GLOBAL_SET: 1,
+             ops.TABLE_GET: 1, ops.TABLE_SET: 2, ops.REF_IS_NULL: 1, ops.TABLE_GROW: 2,
+             ops.TABLE_FILL: 3, ops.CALL_INDIRECT: 1}
+
+
+def on_opcode(*mnemonics: str):
+    """Decorator for a `Monitor` method `m(self, loc, *operands)`, called each time an
+    instruction with one of these mnemonics (`"i32.div_s"`, `"br_if"`, `"select_t"`) is about to
+    execute, with the operands it consumes (bottom..top: for `i32.div_s`, dividend then divisor).
+    `Monitor.on_parse` inserts the probes; a subclass overriding it must call
+    `super().on_parse(module)`. Calls receive the call_indirect table index only."""
+    codes = []
+    for m in mnemonics:
+        if m not in ops.BY_NAME:
+            raise ValueError(f"unknown instruction {m!r}")
+        codes.append(ops.BY_NAME[m])
+
+    def deco(fn):
+        fn._wizardpy_opcodes = tuple(codes)
+        return fn
+
+    return deco
+
+
+def _consumed(op: int) -> int:
+    sig = ops.SIGNATURES.get(op)
+    if sig is not None:
+        return len(sig[0])
+    return _CONSUMES.get(op, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Monitor and Report
+# ----------------------------------------------------------------------------------------------
+
+class Monitor:
+    """Base class of every monitor. Subclasses set `name` and override the hooks."""
+
+    name = "monitor"
+    #: one-line description shown by `monitor_names(describe=True)`
+    description = ""
+
+    def __init__(self, options: str = ""):
+        self.options = options or ""
+        self.engine = None
+
+    # -- wiring
+    def attach(self, engine) -> "Monitor":
+        self.engine = engine
+        return self
+
+    @property
+    def instrument(self):
+        if self.engine is None:
+            raise RuntimeError(f"monitor {self.name!r} is not attached to an engine")
+        return self.engine.instrument
+
+    def option_set(self) -> set[str]:
+        """The options as a set of words (`"code,instr"` -> {"code", "instr"})."""
+        return {w for w in self.options.replace(";", ",").split(",") if w}
+
+    # -- hooks
+    def on_parse(self, module) -> None:
+        """Before instantiation. The base version inserts the `@on_opcode` probes."""
+        if self.engine is None:
+            self.engine = getattr(module, "engine", None)
+        handlers = []
+        for klass in type(self).__mro__:
+            for attr, fn in vars(klass).items():
+                codes = getattr(fn, "_wizardpy_opcodes", None)
+                if codes and attr not in {a for a, _, _ in handlers}:
+                    handlers.append((attr, getattr(self, attr), frozenset(codes)))
+        if not handlers:
+            return
+        from .instrumentation import FuncProbe
+
+        for f in defined_functions(module):
+            for pc, op, _ in instructions(module, f):
+                for _, method, codes in handlers:
+                    if op in codes:
+                        n = _consumed(op)
+
+                        def fire(loc, _m=method, _n=n):
+                            fr = loc.frame
+                            _m(loc, *[fr.get_operand(i) for i in range(_n - 1, -1, -1)])
+
+                        self.instrument.insert(module, f, pc, FuncProbe(fire))
+
+    def on_instantiate(self, instance) -> None:
+        pass
+
+    def on_finish(self, report: "Report") -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<Monitor {self.name}{':' + self.options if self.options else ''}>"
+
+
+class Report:
+    """What one monitor reports; rendered in the format the user chose."""
+
+    def __init__(self, name: str, fmt: str = "text"):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown report format {fmt!r} (one of {', '.join(FORMATS)})")
+        self.name = name
+        self.format = fmt
+        self.data: dict = {}
+        self._text: list[str] = []
+        self._csv: list[str] = []
+
+    def text(self, line: str = "") -> None:
+        self._text.extend(str(line).split("\n"))
+
+    def summary(self, line: str) -> None:
+        """A line printed in text and CSV formats (JSON carries it in `data`)."""
+        self._text.append(line)
+        self._csv.append(line)
+
+    def csv_row(self, *fields) -> None:
+        self._csv.append(",".join(str(f) for f in fields))
+
+    def render(self) -> str:
+        """The report's text (no trailing newline) for text and CSV formats."""
+        if self.format == "json":
+            return json.dumps(self.data)
+        return "\n".join(self._text if self.format == "text" else self._csv)
+
+
+class Session:
+    """Runs a list of monitors around one program: `parse(module)` before instantiating,
+    `instantiate(instance)` after, `finish()` -> the combined output (str) at the end.
+
+    Text reports are separated by a blank line; CSV rows are concatenated; JSON is one object
+    `{monitor name: data}` (a second monitor of the same name gets the key `name#2`)."""
+
+    def __init__(self, engine, monitors: Iterable[Monitor], fmt: str = "text"):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown report format {fmt!r}")
+        self.engine = engine
+        self.monitors = [m.attach(engine) for m in monitors]
+        self.format = fmt
+        self.reports: list[Report] = []
+
+    def parse(self, module) -> None:
+        for m in self.monitors:
+            m.on_parse(module)
+
+    def instantiate(self, instance) -> None:
+        for m in self.monitors:
+            m.on_instantiate(instance)
+
+    def finish(self) -> str:
+        self.reports = []
+        for m in self.monitors:
+            r = Report(m.name, self.format)
+            m.on_finish(r)
+            self.reports.append(r)
+        if self.format == "json":
+            out: dict = {}
+            for r in self.reports:
+                key, k = r.name, 1
+                while key in out:
+                    k += 1
+                    key = f"{r.name}#{k}"
+                out[key] = r.data
+            return json.dumps(out, indent=1)
+        parts = [r.render() for r in self.reports]
+        sep = "\n\n" if self.format == "text" else "\n"
+        return sep.join(p for p in parts if p)
+
+
+# ----------------------------------------------------------------------------------------------
+# Registry
+# ----------------------------------------------------------------------------------------------
+
+def _analyses_dir() -> Path | None:
+    try:
+        import analyses
+    except ImportError:
+        return None
+    return Path(analyses.__file__).parent
+
+
+def monitor_names() -> list[str]:
+    """Names of the built-in monitors (the modules `analyses/<name>.py`)."""
+    d = _analyses_dir()
+    if d is None:
+        return []
+    return sorted(p.stem for p in d.glob("*.py") if not p.stem.startswith("_"))
+
+
+def parse_monitor_spec(spec: str) -> tuple[str, str]:
+    """`"name:opts"` -> ("name", "opts"); `"dir/m.py:opts"` -> ("dir/m.py", "opts")."""
+    i = spec.find(".py:")
+    if i >= 0:
+        return spec[:i + 3], spec[i + 4:]
+    if spec.endswith(".py"):
+        return spec, ""
+    name, _, opts = spec.partition(":")
+    return name, opts
+
+
+def _monitor_class(mod, where: str) -> type[Monitor]:
+    explicit = getattr(mod, "MONITOR", None)
+    if isinstance(explicit, type) and issubclass(explicit, Monitor):
+        return explicit
+    found = [v for v in vars(mod).values()
+             if isinstance(v, type) and issubclass(v, Monitor) and v is not Monitor
+             and v.__module__ == mod.__name__]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise MonitorError(f"{where}: defines no Monitor subclass")
+    raise MonitorError(f"{where}: defines several Monitor subclasses "
+                       f"({', '.join(c.__name__ for c in found)}); set MONITOR = <the class>")
+
+
+def _load_file(path: str):
+    p = Path(path)
+    if not p.is_file():
+        raise MonitorError(f"{path}: no such monitor file")
+    modname = f"wizardpy_user_monitor_{abs(hash(str(p.resolve())))}_{p.stem}"
+    spec = importlib.util.spec_from_file_location(modname, p)
+    if spec is None or spec.loader is None:
+        raise MonitorError(f"{path}: cannot load")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except MonitorError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a user's file: report what went wrong, in one line
+        del sys.modules[modname]
+        raise MonitorError(f"{path}: {type(e).__name__}: {e}") from e
+    return mod
+
+
+def load_monitor(spec: str) -> Monitor:
+    """A monitor from `--monitor SPEC`: a built-in name or a `.py` path, with `:options`."""
+    target, opts = parse_monitor_spec(spec)
+    if target.endswith(".py") or os.sep in target or "/" in target:
+        mod = _load_file(target)
+        where = target
+    else:
+        if not target.isidentifier():
+            raise MonitorError(f"invalid monitor name {target!r}")
+        names = monitor_names()
+        if target not in names:
+            raise MonitorError(f"unknown monitor {target!r} (available: {', '.join(names) or 'none'}; "
+                               f"or a path to a .py file)")
+        mod = importlib.import_module(f"analyses.{target}")
+        where = f"analyses/{target}.py"
+    cls = _monitor_class(mod, where)
+    try:
+        return cls(opts)
+    except MonitorError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise MonitorError(f"monitor {target!r}: {e}") from None
