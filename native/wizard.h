@@ -104,6 +104,10 @@ typedef struct wz_frame {
     uint32_t fp;              /* value-stack index of local 0 */
     uint32_t sp;              /* value-stack index one past the top operand */
     uint32_t ret_ip;          /* where the caller continues (interpreter-private) */
+    uint64_t serial;          /* 0 when pushed; Python (instrumentation) stamps a unique nonzero
+                               * id when it makes a FrameAccessor for the frame, so an accessor
+                               * detects that its frame returned (StaleFrameError) even when a new
+                               * frame now sits at the same depth */
 } wz_frame;
 
 /* An execution thread: value stack + frame stack. One per Store. */
@@ -111,9 +115,14 @@ typedef struct wz_thread {
     wz_val *stack;  uint32_t stack_size;  uint32_t sp;
     wz_frame *frames; uint32_t max_frames; uint32_t nframes;
     uint32_t trap_nframes;    /* after a trap: frames[0..trap_nframes) describe where it happened */
-    uint32_t global_probes;   /* nonzero: call wz_probe_fire(t, 1) before every instruction */
+    uint32_t global_probes;   /* nonzero: the global hook runs before every instruction (not at
+                               * OP_ENTRY); it adds 1 to global_count and, if bit 0 is set, calls
+                               * wz_probe_fire(t, 1) (2 = native global counting only) */
     uint32_t in_probe;        /* nonzero while a probe callback runs */
     uint64_t counter;         /* free for tiers/monitors (e.g. executed-instruction counting) */
+    uint64_t global_count;    /* instructions seen by the global hook (global CountProbes) */
+    uintptr_t probe_site;     /* before wz_probe_fire: address of the code word firing (the
+                               * instrumentation's fast key for the probe site) */
     void *user;               /* cffi handle (ffi.new_handle) of the Python owner that receives
                                * wz_host_call / wz_probe_fire: see wizardpy/native.py */
 } wz_thread;

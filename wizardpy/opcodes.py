@@ -40,6 +40,7 @@ IMM_ELEM_TABLE = "elemidx+tableidx"
 IMM_TABLE_TABLE = "tableidx+tableidx"
 
 OP_PROBE = 0x120
+OP_ENTRY = 0x121    # ip 0 of every function: "pc 0", function entry (a no-op)
 FC_BASE = 0x100
 NUM_OPCODES = 0x140
 
@@ -99,6 +100,7 @@ _ROWS: list[tuple[int, str, str, str, str, int]] = [
     (0x110, "table.size", IMM_TABLE, "table", ":i", 0),
     (0x111, "table.fill", IMM_TABLE, "table", "", 0),
     (OP_PROBE, "probe", IMM_NONE, "probe", "", 0),
+    (OP_ENTRY, "entry", IMM_NONE, "probe", "", 0),
 ]
 
 # loads and stores: (number, mnemonic, value type letter, access size)
@@ -183,7 +185,7 @@ BY_NAME: MappingProxyType[str, int] = MappingProxyType(
     {("select_t" if r[0] == 0x1C else r[1]): r[0] for r in _ROWS})
 
 #: True for every number that is a Wasm 2.0 non-SIMD instruction (excludes OP_PROBE)
-VALID_OPCODES = frozenset(r[0] for r in _ROWS if r[0] != OP_PROBE)
+VALID_OPCODES = frozenset(r[0] for r in _ROWS if r[0] not in (OP_PROBE, OP_ENTRY))
 
 
 def name(op: int) -> str:

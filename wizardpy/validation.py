@@ -110,8 +110,10 @@ def _const_type(e: ConstExpr, expected: int, ctx: _Ctx, num_globals: int) -> Non
         raise ValidationError("type mismatch")
 
 
-def validate_module(m: ModuleDef) -> list[FuncCode]:
-    """Validate `m`; return the internal code of each defined function."""
+def validate_module(m: ModuleDef, _record_func: int | None = None) -> list[FuncCode]:
+    """Validate `m`; return the internal code of each defined function.
+
+    (`_record_func`: see `operand_types`.)"""
     ctx = _Ctx()
     ntypes = len(m.types)
     ctx.types = m.types
@@ -200,8 +202,24 @@ def validate_module(m: ModuleDef) -> list[FuncCode]:
     ctx.type_results = [list(t.results) for t in m.types]
     ctx.func_params = [ctx.type_params[ti] for ti in funcs]
     ctx.func_results = [ctx.type_results[ti] for ti in funcs]
+    if _record_func is not None:
+        i = _record_func - num_imported_funcs
+        body = m.codes[i]
+        rec: list = []
+        _function(m, ctx, _record_func, m.funcs[i], body,
+                  m.raw[body.body_offset:body.body_offset + body.size], [], rec)
+        return rec
     return [_validate_function(m, ctx, num_imported_funcs + i, ti, body)
             for i, (ti, body) in enumerate(zip(m.funcs, m.codes))]
+
+
+def operand_types(m: ModuleDef, funcidx: int) -> list[tuple[int, ...]]:
+    """The operand stack's types before each instruction of defined function `funcidx`
+    (bottom..top, parallel to `FuncCode.instrs`; 0 = unknown in unreachable code).
+
+    Computed on demand by validating the function again with recording on (the normal
+    validation keeps only the heights), e.g. for a probe's `FrameAccessor`."""
+    return validate_module(m, _record_func=funcidx)  # type: ignore[return-value]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +337,7 @@ def _validate_function(m: ModuleDef, ctx: _Ctx, funcidx: int, type_index: int, b
 
 
 def _function(m: ModuleDef, ctx: _Ctx, funcidx: int, type_index: int, body, d: bytes,
-              pcs: list) -> FuncCode:
+              pcs: list, record: list | None = None) -> FuncCode:
     end = len(d)
     params = ctx.type_params[type_index]
     results = ctx.type_results[type_index]
@@ -340,7 +358,9 @@ def _function(m: ModuleDef, ctx: _Ctx, funcidx: int, type_index: int, body, d: b
     nat_align = _NAT_ALIGN
     refs = ctx.refs
 
-    code: list[int] = []
+    # ip 0 is OP_ENTRY, a no-op standing for pc 0 ("function entry", where entry probes go);
+    # the first Wasm instruction is at ip 1 (docs/internal-code.md)
+    code: list[int] = [ops.OP_ENTRY]
     emit = code.append
     emitn = code.extend
     ips: list[int] = []
@@ -352,6 +372,10 @@ def _function(m: ModuleDef, ctx: _Ctx, funcidx: int, type_index: int, body, d: b
     hts_append = hts.append
 
     vs: list[int] = []
+    if record is not None:       # operand_types(): also keep the stack's types per instruction
+        def hts_append(h, _a=hts.append, _r=record.append, _vs=vs):
+            _a(h)
+            _r(tuple(_vs))
     # control frame: [kind, params, results, height, unreachable, fixups, start_ip, else_slot]
     # kind: 0 function, 2 block, 3 loop, 4 if, 5 else
     fr: list = [0, [], results, 0, False, [], 0, -1]
