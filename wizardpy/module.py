@@ -134,5 +134,29 @@ class Module:
         """'"name"' from the name section, or '#N'."""
         return self.defn.func_name(funcidx)
 
+    # ------------------------------------------------------------------ source (DWARF)
+    @property
+    def has_source_info(self) -> bool:
+        """True when the module carries usable DWARF line info (`.debug_line`)."""
+        from .dwarf import line_table
+
+        return line_table(self) is not None
+
+    def source_location(self, func: int, pc: int) -> tuple[str, int] | None:
+        """(file, line) of the instruction at `pc` of function `func` from DWARF, or None."""
+        from .dwarf import line_table
+
+        t = line_table(self)
+        d = func - self._num_imported_funcs
+        if t is None or not 0 <= d < len(self.defn.codes):
+            return None
+        return t.lookup(self.defn.codes[d].body_offset + pc)
+
+    def source_lines(self) -> dict[tuple[int, int], tuple[str, int]] | None:
+        """{(func, pc): (file, line)} of every instruction with line info; None without DWARF."""
+        from .dwarf import source_lines
+
+        return source_lines(self)
+
     def __repr__(self) -> str:
         return f"<Module {self.name or ''} funcs={self.num_funcs}>"
