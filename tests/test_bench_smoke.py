@@ -8,11 +8,17 @@ from __future__ import annotations
 import json
 import math
 import struct
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench import interp
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `bench` is a top-level directory, not an installed package
+    sys.path.insert(0, str(ROOT))
+
+from bench import interp  # noqa: E402
 
 M64 = (1 << 64) - 1
 
