@@ -243,12 +243,15 @@ class Engine:
         return inst
 
     def set_probe_handler(self, handler: Callable[[object, int], int] | None) -> None:
-        """Install the instrumentation layer's callback `handler(thread, global_) -> trap code`."""
+        """Replace the instrumentation layer's callback by `handler(thread, global_) -> trap
+        code` (None: back to `engine.instrument`). For tests of the native layer."""
         self._probe_handler = handler
+        self.__dict__.pop("probe_fire", None)   # see Instrumentation.__init__
 
     def probe_fire(self, t, global_: int) -> int:
         """Called by native code at a probe site (`global_` = 1 for the global-probe table)."""
         h = self._probe_handler
         if h is None:
-            return 0
+            ins = self.__dict__.get("_instrument")
+            return ins._fire(t, global_) if ins is not None else 0
         return h(t, global_) or 0

@@ -177,6 +177,10 @@ def _instantiate(inst: Instance, imports: list) -> None:
         p.index = nimp + d
         p.host_id = 0
         p.probe_ops = module.probe_ops_ptr(d)
+        if getattr(module, "_probe_counts", None) is not None:   # native count probes
+            off = module._code_offsets[d]
+            p.probe_counts = module._probe_counts + off
+            p.probe_python = module._probe_python + off
         inst.funcs.append(Func._wasm(engine, p, inst, nimp + d, defn.types[ti]))
     fptrs = ffi.new("wz_func*[]", [f._ptr for f in inst.funcs] or [ffi.NULL])
     keep.append(fptrs)

@@ -1,0 +1,816 @@
+"""Instrumentation: probes at (module, func, pc) locations and global probes (docs/instrumentation.md).
+
+`engine.instrument` (one `Instrumentation` per Engine) keeps, per location, an ordered tuple of
+probes, and the list of global probes. It realises them in the native interpreter
+(docs/internal-code.md):
+
+- the first probe at a location writes `OP_PROBE` over the opcode word at `ip_of_pc[pc]` of the
+  module's shared code (the original word is saved in the module's `probe_ops` buffer, which every
+  `wz_func` of every instance of the module points at); removing the last restores the word.
+  pc 0 (function entry) is ip 0, the `OP_ENTRY` no-op every function starts with, so an entry probe
+  fires once per call even when a loop starts at the first instruction.
+- `CountProbe` / `CountMoreProbe` are native: the interpreter adds 1 to the module's per-word
+  counter `probe_counts[ip]` at every `OP_PROBE`, and calls Python only where
+  `probe_python[ip]` is set, i.e. where some non-counting probe sits. A count probe remembers the
+  counter's value when it was attached (its base), so `.count` = (counter - base) * n.
+  Global `CountProbe`s read `t->global_count` the same way (global_probes == 2: no Python call).
+- Every other probe goes through the generic path: the interpreter writes the frame out, stores the
+  address of the code word in `t->probe_site`, and calls `wz_probe_fire`; `_fire` finds the
+  site by that address in one dict lookup and runs a closure prepared for that site's snapshot of
+  probes (so changes at the firing location take effect on the next visit; anywhere else they are
+  immediate because code words are patched in place).
+
+Consistency rules: ARCHITECTURE.md §3 and docs/instrumentation.md; tests/test_probes.py has one
+test per rule.
+"""
+from __future__ import annotations
+
+import bisect
+import itertools
+from typing import Callable
+
+from .errors import Trap, WizardError
+from .traps import WZ_TRAP_HOST, pc_of
+from .values import from_raw, to_raw
+
+OP_PROBE = 0x120
+OP_ENTRY = 0x121
+_RETURN = 0x0F
+
+__all__ = ["Probe", "ProbeAction", "DynamicLoc", "FrameAccessor", "FrameWriter", "StaleFrameError",
+           "CountProbe", "CountMoreProbe", "OperandProbe", "FuncProbe", "Instrumentation",
+           "ExitHandle"]
+
+
+class StaleFrameError(WizardError):
+    """A FrameAccessor (or a DynamicLoc's frame) was used after its frame returned."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes
+
+class ProbeAction:
+    """What a probe asks the engine to do: `ProbeAction.trap(reason)` (None = just continue)."""
+
+    __slots__ = ("kind", "reason")
+
+    def __init__(self, kind: str, reason: str | None = None):
+        self.kind = kind
+        self.reason = reason
+
+    @classmethod
+    def trap(cls, reason: str = "trap requested by a probe") -> "ProbeAction":
+        """Make the program trap at the probe's location with `Trap(reason)`."""
+        return cls("trap", reason)
+
+    def __repr__(self) -> str:
+        return f"ProbeAction.{self.kind}({self.reason!r})"
+
+
+class Probe:
+    """Base class: override `fire(loc) -> ProbeAction | None`."""
+
+    def fire(self, loc: "DynamicLoc") -> ProbeAction | None:
+        return None
+
+
+class FuncProbe(Probe):
+    """A probe whose `fire(loc)` is `callback(loc)`."""
+
+    def __init__(self, callback: Callable[["DynamicLoc"], ProbeAction | None]):
+        self.callback = callback
+        self.fire = callback            # no extra Python frame per firing
+
+    def __repr__(self) -> str:
+        return f"FuncProbe({getattr(self.callback, '__qualname__', self.callback)!r})"
+
+
+class CountProbe(Probe):
+    """Counts its firings natively (no Python call per firing). `.count` reads the counter."""
+
+    n = 1
+
+    def __init__(self):
+        self._frozen = 0                 # firings seen by detached attachments
+        self._att: list[list] = []       # [cdata uint64_t*, index, base] per attachment
+
+    @property
+    def count(self) -> int:
+        c = self._frozen
+        for buf, i, base in self._att:
+            c += buf[i] - base
+        return c * self.n
+
+    def fire(self, loc) -> None:         # counted natively before the Python round
+        return None
+
+    def _attach(self, buf, i) -> None:
+        self._att.append([buf, i, buf[i]])
+
+    def _detach(self, buf, i) -> None:
+        for k, (b, j, base) in enumerate(self._att):
+            if j == i and b == buf:
+                self._frozen += b[j] - base
+                del self._att[k]
+                return
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(count={self.count})"
+
+
+class CountMoreProbe(CountProbe):
+    """Adds `n` per firing (e.g. the instruction count of a basic block), natively."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n = int(n)
+
+
+class OperandProbe(Probe):
+    """`callback(value)` with the top-of-stack value before the instruction (typed by the
+    validator's knowledge of the stack at that pc; None if the stack is empty). No frame is
+    materialized."""
+
+    def __init__(self, callback: Callable[[object], object]):
+        self.callback = callback
+
+    def fire(self, loc) -> None:
+        self.callback(loc._top())
+        return None
+
+
+def _count_only(p) -> bool:
+    return isinstance(p, CountProbe) and type(p).fire is CountProbe.fire
+
+
+# ---------------------------------------------------------------------------------------------
+# Locations and frames
+
+class DynamicLoc:
+    """Where a probe fires: `module`, `func` (index), `func_name`, `pc`, and `frame`: a
+    FrameAccessor of the frame firing there right now (materialized on first use).
+
+    A local probe site has one DynamicLoc for all its firings (no allocation per firing), so
+    `loc.frame` means "the frame firing now"; keep `fa = loc.frame` to refer to one particular
+    frame later (the accessor raises StaleFrameError once that frame returned)."""
+
+    __slots__ = ("module", "func", "pc", "_site", "_frame")
+
+    def __init__(self, site):
+        self._site = site
+        self.module = site.module
+        self.func = site.func
+        self.pc = site.pc
+        self._frame = None
+
+    @property
+    def func_name(self) -> str:
+        return self.module.func_name(self.func)
+
+    @property
+    def frame(self) -> "FrameAccessor":
+        ins = self._site.instr
+        t = ins.engine.thread
+        f = self._frame
+        d = t.nframes - 1
+        if f is not None and f._depth == d and f._fr.serial == f._serial:
+            return f
+        f = self._frame = FrameAccessor(ins, d)
+        return f
+
+    def _top(self):
+        """Top-of-stack value (typed at this pc), None if the operand stack is empty."""
+        site = self._site
+        ty = site.top_type
+        if ty is None:
+            return None
+        ins = site.instr
+        return from_raw(ins.engine, ty, ins._stack[ins.engine.thread.sp - 1])
+
+    def __repr__(self) -> str:
+        return f"<DynamicLoc {self.func_name} +{self.pc}>"
+
+
+class _GlobalLoc(DynamicLoc):
+    """The DynamicLoc of global probes (one per Instrumentation): `_site` is reset to None at
+    every firing and found from t->probe_site (the code word about to execute) on first use."""
+
+    __slots__ = ("_instr",)
+
+    def __init__(self, instr):
+        self._instr = instr
+        self._site = None
+        self._frame = None
+
+    @property
+    def _s(self) -> "_Site":
+        s = self._site
+        if s is None:
+            ins = self._instr
+            s = self._site = ins._locate(ins.engine.thread.probe_site)
+        return s
+
+    module = property(lambda self: self._s.module)
+    func = property(lambda self: self._s.func)
+    pc = property(lambda self: self._s.pc)
+
+    @property
+    def frame(self) -> "FrameAccessor":
+        self._s
+        return DynamicLoc.frame.fget(self)
+
+    def _top(self):
+        self._s
+        return DynamicLoc._top(self)
+
+    def __repr__(self) -> str:
+        return f"<DynamicLoc (global) {self.func_name} +{self.pc}>"
+
+
+class FrameAccessor:
+    """A live Wasm frame: function, pc, locals and operands (docs/instrumentation.md).
+
+    Raises StaleFrameError once the frame has returned (each frame gets a serial number the
+    first time an accessor is made for it; a new frame at the same depth has another one)."""
+
+    __slots__ = ("_instr", "_depth", "_serial", "_fr", "_fn", "_code", "_module")
+
+    def __init__(self, instr: "Instrumentation", depth: int):
+        t = instr.engine.thread
+        if not 0 <= depth < t.nframes:
+            raise StaleFrameError(f"no live frame at depth {depth}")
+        fr = t.frames[depth]
+        s = fr.serial
+        if not s:
+            s = fr.serial = next(instr._serials)
+        self._instr = instr
+        self._depth = depth
+        self._serial = s
+        self._fr = fr
+        fn = instr.engine.func_from_ptr(fr.func)
+        self._fn = fn
+        self._module = fn._instance.module
+        self._code = self._module.code_of(fn.index)
+
+    def _live(self):
+        fr = self._fr
+        if self._instr.engine.thread.nframes <= self._depth or fr.serial != self._serial:
+            raise StaleFrameError(f"the frame of {self.func_name} (depth {self._depth}) returned")
+        return fr
+
+    # identity
+    @property
+    def func(self) -> int:
+        return self._fn.index
+
+    @property
+    def func_name(self) -> str:
+        return self._module.func_name(self._fn.index)
+
+    @property
+    def module(self):
+        return self._module
+
+    @property
+    def instance(self):
+        return self._fn._instance
+
+    @property
+    def memory(self):
+        mems = self._fn._instance.memories
+        return mems[0] if mems else None
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def pc(self) -> int:
+        ip = self._live().ip
+        if ip == 0:
+            return 0
+        pc = self._code.pc_of_ip.get(ip)
+        return pc if pc is not None else pc_of(self._code, ip)
+
+    def caller(self) -> "FrameAccessor | None":
+        self._live()
+        if self._depth == 0:
+            return None
+        return FrameAccessor(self._instr, self._depth - 1)
+
+    def is_live(self) -> bool:
+        try:
+            self._live()
+            return True
+        except StaleFrameError:
+            return False
+
+    # locals
+    @property
+    def num_locals(self) -> int:
+        return self._code.num_locals
+
+    @property
+    def local_types(self) -> tuple[int, ...]:
+        return tuple(self._code.local_types)
+
+    def get_local(self, i: int):
+        fr = self._live()
+        if not 0 <= i < self._code.num_locals:
+            raise IndexError(f"local {i} out of range (function has {self._code.num_locals})")
+        return from_raw(self._instr.engine, self._code.local_types[i], self._instr._stack[fr.fp + i])
+
+    # operands
+    @property
+    def num_operands(self) -> int:
+        fr = self._live()
+        return fr.sp - fr.fp - self._code.num_locals
+
+    @property
+    def operand_types(self) -> tuple[int, ...]:
+        """Types of the operand stack, bottom..top."""
+        fr = self._live()
+        n = fr.sp - fr.fp - self._code.num_locals
+        types = self._instr._types_at(self._module, self._fn.index, self.pc)
+        return tuple(types[:n])
+
+    def get_operand(self, i: int):
+        """Operand `i` (0 = top of stack)."""
+        fr = self._live()
+        n = fr.sp - fr.fp - self._code.num_locals
+        if not 0 <= i < n:
+            raise IndexError(f"operand {i} out of range (stack height {n})")
+        types = self._instr._types_at(self._module, self._fn.index, self.pc)
+        return from_raw(self._instr.engine, types[n - 1 - i], self._instr._stack[fr.sp - 1 - i])
+
+    def writer(self) -> "FrameWriter":
+        self._live()
+        return FrameWriter(self)
+
+    def __repr__(self) -> str:
+        try:
+            return f"<FrameAccessor {self.func_name} +{self.pc} depth={self._depth}>"
+        except StaleFrameError:
+            return f"<FrameAccessor (returned) depth={self._depth}>"
+
+
+class FrameWriter:
+    """Writes locals/operands of a live frame straight into the value stack (visible at once)."""
+
+    __slots__ = ("_fa",)
+
+    def __init__(self, accessor: FrameAccessor):
+        self._fa = accessor
+
+    def set_local(self, i: int, value) -> None:
+        fa = self._fa
+        fr = fa._live()
+        code = fa._code
+        if not 0 <= i < code.num_locals:
+            raise IndexError(f"local {i} out of range (function has {code.num_locals})")
+        fa._instr._stack[fr.fp + i] = to_raw(fa._instr.engine, code.local_types[i], value)
+
+    def set_operand(self, i: int, value) -> None:
+        fa = self._fa
+        fr = fa._live()
+        n = fr.sp - fr.fp - fa._code.num_locals
+        if not 0 <= i < n:
+            raise IndexError(f"operand {i} out of range (stack height {n})")
+        types = fa._instr._types_at(fa._module, fa._fn.index, fa.pc)
+        fa._instr._stack[fr.sp - 1 - i] = to_raw(fa._instr.engine, types[n - 1 - i], value)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry
+
+class _Site:
+    """One probed location (module, func, pc) and how it is realised natively."""
+
+    __slots__ = ("instr", "module", "func", "pc", "d", "ip", "w", "probes", "run", "top_type")
+
+    def __init__(self, instr, module, func, pc, d, ip):
+        self.instr = instr
+        self.module = module
+        self.func = func
+        self.pc = pc
+        self.d = d                      # defined-function index
+        self.ip = ip
+        self.w = module._code_offsets[d] + ip     # word index in the module's code buffer
+        self.probes: tuple = ()
+        self.run = None
+        self.top_type = None
+
+
+def _no_run() -> int:
+    return 0
+
+
+class ExitHandle:
+    """Returned by `Instrumentation.on_exit`; `remove()` removes the exit probes."""
+
+    def __init__(self, instr, module, func, pcs, probe):
+        self._instr, self._module, self._func, self.pcs, self.probe = instr, module, func, pcs, probe
+
+    def remove(self) -> None:
+        for pc in self.pcs:
+            self._instr.remove(self._module, self._func, pc, self.probe)
+        self.pcs = []
+
+
+class Instrumentation:
+    """Per-engine probe registry: `engine.instrument`."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._sites: dict[tuple, _Site] = {}          # (module, func, pc) -> site
+        self._by_addr: dict[int, _Site] = {}          # address of the code word -> site
+        self._globals: tuple = ()                     # all global probes, insertion order
+        self._gpy: tuple = ()                         # the ones that need a Python call
+        self._serials = itertools.count(1)
+        self._types: dict = {}                        # (module, func) -> {pc: operand types}
+        self._bufs: dict = {}                         # module -> (counts, python) cdata
+        self._ranges: list = []                       # sorted (code base address, module)
+        self._locs: dict[int, _Site] = {}             # address -> site for global locs
+        self._listeners: list = []                    # tiers: fn(module, func, pc)
+        self._stack = engine._stack
+        self._gcount = None                           # uint64_t* to t->global_count
+        self._runs: dict[int, Callable] = {}          # address of the code word -> run()
+        self._gloc = _GlobalLoc(self)
+        self._fire_fn = self._make_fire()
+        if engine._probe_handler is None:
+            # native probe callbacks come straight here: an instance attribute shadowing
+            # Engine.probe_fire saves one Python call per firing
+            engine.probe_fire = self._fire_fn
+
+    # ------------------------------------------------------------------ public API
+    def insert(self, module, func, pc: int, probe: Probe) -> None:
+        """Insert `probe` at `(module, func, pc)` (func: index or name; pc 0 = entry)."""
+        if not isinstance(probe, Probe):
+            raise TypeError(f"expected a Probe, got {type(probe).__name__}")
+        site = self._site(module, func, pc, create=True)
+        site.probes = site.probes + (probe,)
+        if _count_only(probe):
+            counts, _ = self._buffers(module)
+            probe._attach(counts, site.w)
+        self._update(site)
+
+    def remove(self, module, func, pc: int, probe: Probe) -> bool:
+        """Remove one occurrence of `probe` at the location; False if it is not there."""
+        site = self._site(module, func, pc, create=False)
+        if site is None or probe not in site.probes:
+            return False
+        ps = list(site.probes)
+        for k in range(len(ps)):
+            if ps[k] is probe:
+                del ps[k]
+                break
+        else:
+            return False
+        site.probes = tuple(ps)
+        if _count_only(probe):
+            counts, _ = self._buffers(module)
+            probe._detach(counts, site.w)
+        self._update(site)
+        return True
+
+    def probes_at(self, module, func, pc: int) -> tuple:
+        site = self._site(module, func, pc, create=False)
+        return site.probes if site is not None else ()
+
+    def insert_global(self, probe: Probe) -> None:
+        """A probe that fires before every instruction (before that instruction's local probes)."""
+        if not isinstance(probe, Probe):
+            raise TypeError(f"expected a Probe, got {type(probe).__name__}")
+        self._globals = self._globals + (probe,)
+        if _count_only(probe):
+            probe._attach(self._global_counter(), 0)
+        self._update_global()
+
+    def remove_global(self, probe: Probe) -> bool:
+        ps = list(self._globals)
+        for k in range(len(ps)):
+            if ps[k] is probe:
+                del ps[k]
+                break
+        else:
+            return False
+        self._globals = tuple(ps)
+        if _count_only(probe):
+            probe._detach(self._global_counter(), 0)
+        self._update_global()
+        return True
+
+    @property
+    def global_probes(self) -> tuple:
+        return self._globals
+
+    def on_exit(self, module, func, callback: Callable) -> ExitHandle:
+        """`callback(loc)` before every exit of `func`: each `return`, and the final `end`
+        (which branches to the function label also reach). Returns a handle with `remove()`."""
+        fidx, d, fc = self._resolve(module, func)
+        pcs = [pc for pc, op in fc.instrs if op == _RETURN]
+        pcs.append(fc.end_pc)
+        probe = callback if isinstance(callback, Probe) else FuncProbe(callback)
+        for pc in pcs:
+            self.insert(module, fidx, pc, probe)
+        return ExitHandle(self, module, fidx, pcs, probe)
+
+    def add_listener(self, fn: Callable) -> None:
+        """Tiers: `fn(module, func, pc)` after the probes at a location changed (pc None:
+        the global probes changed)."""
+        self._listeners.append(fn)
+
+    # ------------------------------------------------------------------ locations
+    def _resolve(self, module, func):
+        if isinstance(func, str):
+            fidx = self._func_by_name(module, func)
+        else:
+            fidx = int(func)
+        fc = module.code_of(fidx)
+        if fc is None:
+            raise ValueError(f"function {func!r} of {module!r} is not a defined function")
+        return fidx, fidx - module.num_imported_funcs, fc
+
+    def _func_by_name(self, module, name: str) -> int:
+        names = getattr(module, "_instr_names", None)
+        if names is None:
+            names = {}
+            for e in module.defn.exports:
+                if e.kind == "func" or getattr(e, "kind", None) == 0:
+                    names.setdefault(e.name, e.index)
+            for i in range(module.num_funcs):
+                n = module.func_name(i)
+                names[n] = i
+                if n.startswith('"') and n.endswith('"'):
+                    names.setdefault(n[1:-1], i)
+            module._instr_names = names
+        try:
+            return names[name]
+        except KeyError:
+            raise ValueError(f"no function named {name!r} in {module!r}") from None
+
+    def _site(self, module, func, pc, create):
+        if isinstance(func, int) and not isinstance(func, bool):
+            site = self._sites.get((module, func, pc))
+            if site is not None or not create:
+                if site is None and module.code_of(func) is None:
+                    raise ValueError(f"function {func} of {module!r} is not a defined function")
+                return site
+        fidx, d, fc = self._resolve(module, func)
+        key = (module, fidx, pc)
+        site = self._sites.get(key)
+        if site is not None or not create:
+            return site
+        if pc == 0:
+            ip = 0
+        else:
+            ip = fc.ip_of_pc.get(pc)
+            if ip is None:
+                raise ValueError(f"pc {pc} is not an instruction of {module.func_name(fidx)} "
+                                 f"(instructions at {[p for p, _ in fc.instrs][:8]}...)")
+        site = _Site(self, module, fidx, pc, d, ip)
+        self._sites[key] = site
+        return site
+
+    def _types_at(self, module, funcidx: int, pc: int) -> tuple:
+        m = self._types.get((module, funcidx))
+        if m is None:
+            from .validation import operand_types
+
+            fc = module.code_of(funcidx)
+            recs = operand_types(module.defn, funcidx)
+            m = {pc_: ty for (pc_, _), ty in zip(fc.instrs, recs)}
+            m[0] = ()
+            self._types[(module, funcidx)] = m
+        return m.get(pc, ())
+
+    def _locate(self, addr: int) -> _Site:
+        """The site (existing or a fresh detached one) of a code word address: global locs."""
+        s = self._locs.get(addr)
+        if s is not None:
+            return s
+        s = self._by_addr.get(addr)
+        if s is None:
+            ffi = self.engine.ffi
+            for _ in range(2):
+                k = bisect.bisect_right(self._ranges, (addr, float("inf"))) - 1
+                if k >= 0:
+                    base, _, module = self._ranges[k]
+                    w = (addr - base) // 4
+                    if 0 <= w < module._code_total:
+                        break
+                self._ranges = sorted(
+                    (int(ffi.cast("uintptr_t", m._code)), id(m), m)
+                    for m in {i.module: None for i in self.engine._instances}
+                    if getattr(m, "_code_total", 0))
+            else:
+                raise WizardError(f"code address 0x{addr:x} is in no module")
+            offs = module._code_offsets
+            d = bisect.bisect_right(offs, w) - 1
+            while d + 1 < len(offs) and offs[d + 1] == w:
+                d += 1
+            fc = module.codes[d]
+            ip = w - offs[d]
+            pc = 0 if ip == 0 else pc_of(fc, ip)
+            s = _Site(self, module, fc.index, pc, d, ip)
+            types = self._types_at(module, fc.index, pc)
+            s.top_type = types[-1] if types else None
+        self._locs[addr] = s
+        return s
+
+    # ------------------------------------------------------------------ native realisation
+    def _buffers(self, module):
+        """The module's native count/python-flag buffers (allocated on first use and pointed at
+        by every wz_func of every instance of the module)."""
+        b = self._bufs.get(module)
+        if b is None:
+            ffi = self.engine.ffi
+            n = max(module._code_total, 1)
+            b = (ffi.new("uint64_t[]", n), ffi.new("uint8_t[]", n))
+            self._bufs[module] = b
+            module._probe_counts, module._probe_python = b
+            for inst in self.engine._instances:
+                if inst is not None and inst.module is module:
+                    self._point_instance(inst, b)
+        return b
+
+    def _point_instance(self, inst, b) -> None:
+        module = inst.module
+        nimp = module.num_imported_funcs
+        offs = module._code_offsets
+        for d in range(len(module.codes)):
+            p = inst.funcs[nimp + d]._ptr
+            p.probe_counts = b[0] + offs[d]
+            p.probe_python = b[1] + offs[d]
+
+    def _global_counter(self):
+        if self._gcount is None:
+            self._gcount = self.engine.ffi.addressof(self.engine.thread, "global_count")
+        return self._gcount
+
+    def _update(self, site: _Site) -> None:
+        module = site.module
+        code = module._code
+        ops = module._probe_ops
+        w = site.w
+        counts, python = self._buffers(module)
+        addr = int(self.engine.ffi.cast("uintptr_t", code + w))
+        probes = site.probes
+        if probes:
+            if code[w] != OP_PROBE:
+                ops[w] = code[w]
+            py = tuple(p for p in probes if not _count_only(p))
+            if py and site.top_type is None and any(isinstance(p, OperandProbe) for p in py):
+                types = self._types_at(module, site.func, site.pc)
+                site.top_type = types[-1] if types else None
+            site.run = self._make_run(site, py) if py else _no_run
+            python[w] = 1 if py else 0
+            self._by_addr[addr] = site
+            self._runs[addr] = site.run
+            code[w] = OP_PROBE           # last: the interpreter may see it at once
+        else:
+            if code[w] == OP_PROBE:
+                code[w] = ops[w]
+            python[w] = 0
+            site.run = None
+            self._by_addr.pop(addr, None)
+            self._runs[addr] = _no_run      # the interpreter may still be in this OP_PROBE
+            self._sites.pop((module, site.func, site.pc), None)
+        for fn in self._listeners:
+            fn(module, site.func, site.pc)
+
+    def _update_global(self) -> None:
+        g = self._globals
+        self._gpy = tuple(p for p in g if not _count_only(p))
+        t = self.engine.thread
+        t.global_probes = (1 if self._gpy else 2) if g else 0
+        for fn in self._listeners:
+            fn(None, None, None)
+
+    def _make_run(self, site: _Site, probes: tuple):
+        """The closure `_fire` runs for a site: iterates over this snapshot of its probes."""
+        action = self._action
+        note = self._note
+        if all(type(p) is OperandProbe for p in probes):
+            cbs = tuple(p.callback for p in probes)
+            ty = site.top_type
+            engine = self.engine
+            stack = self._stack
+            thread = engine.thread
+            if ty in (0x7F, 0x7E) and len(cbs) == 1:       # i32 / i64: the common case
+                cb = cbs[0]
+                if ty == 0x7F:
+                    def run():
+                        v = stack[thread.sp - 1] & 0xFFFFFFFF
+                        try:
+                            cb(v - 0x100000000 if v & 0x80000000 else v)
+                        except BaseException as e:
+                            note(e, probes[0], site)
+                            raise
+                        return 0
+                else:
+                    def run():
+                        v = stack[thread.sp - 1]
+                        try:
+                            cb(v - 0x10000000000000000 if v & 0x8000000000000000 else v)
+                        except BaseException as e:
+                            note(e, probes[0], site)
+                            raise
+                        return 0
+                return run
+
+            def run():
+                v = None if ty is None else from_raw(engine, ty, stack[thread.sp - 1])
+                p = None
+                try:
+                    for p in probes:
+                        p.callback(v)
+                except BaseException as e:
+                    note(e, p, site)
+                    raise
+                return 0
+            return run
+
+        loc = DynamicLoc(site)
+        if len(probes) == 1:
+            p1 = probes[0]
+            fire1 = p1.fire
+
+            def run():
+                try:
+                    r = fire1(loc)
+                except BaseException as e:
+                    note(e, p1, site)
+                    raise
+                return 0 if r is None else action(r, p1)
+            return run
+
+        def run():
+            p = None
+            try:
+                for p in probes:
+                    r = p.fire(loc)
+                    if r is not None:
+                        rc = action(r, p)
+                        if rc:
+                            return rc
+            except BaseException as e:
+                note(e, p, site)
+                raise
+            return 0
+        return run
+
+    # ------------------------------------------------------------------ firing
+    def _make_fire(self):
+        """The function the native probe callback calls: `fire(t, global_)`."""
+        runs = self._runs
+        fire_global = self._fire_global
+
+        def fire(t, g):
+            if g:
+                return fire_global()
+            return runs[t.probe_site]()
+        return fire
+
+    def _fire(self, t, g: int) -> int:
+        return self._fire_fn(t, g)
+
+    def _fire_global(self) -> int:
+        probes = self._gpy
+        loc = self._gloc
+        loc._site = None
+        p = None
+        try:
+            for p in probes:
+                r = p.fire(loc)
+                if r is not None:
+                    rc = self._action(r, p)
+                    if rc:
+                        return rc
+        except BaseException as e:
+            self._note(e, p, None, loc)
+            raise
+        return 0
+
+    def _action(self, r, p) -> int:
+        if isinstance(r, ProbeAction):
+            if r.kind == "trap":
+                eng = self.engine
+                eng.pending_exception = Trap(r.reason, eng.current_backtrace())
+                return WZ_TRAP_HOST
+            raise WizardError(f"unknown probe action {r!r}")
+        return 0   # anything but a ProbeAction means "continue" (e.g. a lambda's value)
+
+    def _note(self, e: BaseException, p, site, gloc=None) -> None:
+        """Note the probe and its location on an exception a probe raised (it propagates out
+        of the outermost call)."""
+        try:
+            kind = "probe"
+            if gloc is not None:
+                site, kind = gloc._s, "global probe"
+            where = f"{site.module.func_name(site.func)} +{site.pc}"
+            if hasattr(e, "add_note"):
+                e.add_note(f"raised by {kind} {p!r} at {where}")
+            e.wizard_probe = (p, where)
+        except Exception:  # noqa: BLE001 - never mask the probe's own exception
+            pass
