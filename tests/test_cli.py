@@ -225,3 +225,48 @@ def test_inspect(arith):
     assert "i64.sub" in p.stdout and "f32.div" in p.stdout
     line = one_error_line(wizardpy("inspect", arith, "--func", "nosuch"))
     assert "nosuch" in line
+
+
+def test_deep_trap_backtrace_is_elided(tmp_path):
+    m = wat(tmp_path, '(module (func $deep (export "deep") (param i32) (result i32) '
+                      'local.get 0 call $deep))', "deep")
+    p = wizardpy("run", "--invoke", "deep", m, "1")
+    no_traceback(p)
+    assert p.returncode == 134
+    lines = p.stderr.splitlines()
+    assert lines[0] == "wizardpy: trap: call stack exhausted"
+    assert '"deep"' in lines[1]
+    assert len(lines) < 40 and "more frames" in p.stderr
+
+
+def test_trap_in_start_exit_134(tmp_path):
+    m = wat(tmp_path, '(module (func (export "_start") unreachable))', "unr")
+    p = wizardpy("run", m)
+    no_traceback(p)
+    assert p.returncode == 134
+    assert p.stderr.splitlines()[0] == "wizardpy: trap: unreachable"
+
+
+def test_bad_env_and_dir(tmp_path):
+    m = wat(tmp_path, '(module (func (export "_start")))', "ok")
+    assert "K=V" in one_error_line(wizardpy("run", "--env", "FOO", m))
+    assert "nonexist" in one_error_line(wizardpy("run", "--dir", tmp_path / "nonexist", m))
+
+
+def test_ctrl_c_quiet(tmp_path):
+    import signal
+    import time
+
+    m = wat(tmp_path, '(module (func (export "_start") (loop br 0)))', "spin")
+    proc = subprocess.Popen([sys.executable, "-m", "wizardpy", "run", str(m)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode in (130, -signal.SIGINT)
+    assert err == "" and "Traceback" not in out

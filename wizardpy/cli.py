@@ -23,7 +23,9 @@ Extension points: options shared by every command that runs Wasm go in `add_engi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -77,6 +79,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     fmt.add_argument("--json", action="store_true", help="monitor reports as one JSON object")
     p.add_argument("--output", default=None, metavar="FILE",
                    help="write monitor reports to FILE instead of stdout")
+    p.add_argument("--lcov", default=None, metavar="FILE",
+                   help="write an LCOV tracefile (source lines from the module's DWARF .debug_line, "
+                        "a -g build) with the counts of --monitor coverage or hotness; "
+                        "`genhtml FILE` renders it")
 
 
 def _add_debug(p: argparse.ArgumentParser, top: bool) -> None:
@@ -99,14 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("wasm", metavar="app.wasm")
     p.add_argument("args", nargs=argparse.REMAINDER,
                    help="program arguments (or the --invoke function's arguments)")
-    p.set_defaults(handler=cmd_run)
+    p.set_defaults(handler=cmd_run, runs_wasm=True)
 
     p = sub.add_parser("wast", help="run WebAssembly spec test scripts",
                        description="Run .wast spec scripts; exit 0 only if every command passes.")
     add_engine_options(p)
     _add_debug(p, top=False)
     p.add_argument("files", nargs="+", metavar="FILE.wast")
-    p.set_defaults(handler=cmd_wast)
+    p.set_defaults(handler=cmd_wast, runs_wasm=True)
 
     p = sub.add_parser("inspect", help="summarize a module and disassemble functions",
                        description="Types, imports, exports, functions; disassembly with +pc.")
@@ -262,6 +268,8 @@ def format_value(value, valtype: int) -> str:
 def _monitor_session(args: argparse.Namespace, engine):
     """A monitor.Session for the --monitor options (None without any), checked before running."""
     if not getattr(args, "monitor", None):
+        if getattr(args, "lcov", None):
+            raise CliError("--lcov needs --monitor coverage or --monitor hotness", EXIT_USAGE)
         if args.csv or args.json or args.output:
             raise CliError("--csv/--json/--output need at least one --monitor", EXIT_USAGE)
         return None
@@ -271,8 +279,28 @@ def _monitor_session(args: argparse.Namespace, engine):
         monitors = [load_monitor(spec) for spec in args.monitor]
     except MonitorError as e:
         raise CliError(f"--monitor: {_one_line(e)}", EXIT_USAGE) from None
+    if getattr(args, "lcov", None) and not any(hasattr(m, "lcov_counts") for m in monitors):
+        raise CliError("--lcov needs --monitor coverage or --monitor hotness", EXIT_USAGE)
     fmt = "csv" if args.csv else "json" if args.json else "text"
     return Session(engine, monitors, fmt)
+
+
+def _write_lcov(session, args: argparse.Namespace, module) -> None:
+    """--lcov FILE: per-instruction counts of the monitors that have them (the largest where
+    several do) attributed to source lines by wizardpy.lcov."""
+    if not getattr(args, "lcov", None):
+        return
+    from .lcov import write_lcov
+
+    counts: dict = {}
+    for m in session.monitors:
+        if hasattr(m, "lcov_counts"):
+            for k, c in m.lcov_counts().items():
+                counts[k] = max(counts.get(k, 0), c)
+    try:
+        write_lcov(args.lcov, module, counts, test_name=os.path.basename(args.wasm))
+    except OSError as e:
+        raise CliError(f"--lcov {args.lcov}: {e.strerror or e}") from None
 
 
 def _emit_reports(session, args: argparse.Namespace) -> None:
@@ -302,13 +330,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     session = _monitor_session(args, engine)
     if session is None:
         return _run_program(args, engine, module, path, None)
+    if getattr(args, "lcov", None) and not module.has_source_info:
+        raise CliError(f"--lcov: {path} has no usable DWARF line info (.debug_line); "
+                       "build it with -g", EXIT_USAGE)
     session.parse(module)
     try:
         code = _run_program(args, engine, module, path, session)
     except Trap:
         _emit_reports(session, args)     # the report up to the trap, then the trap message
+        _write_lcov(session, args, module)
         raise
     _emit_reports(session, args)
+    _write_lcov(session, args, module)
     return code
 
 
@@ -436,6 +469,31 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 # Entry point
 # ----------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def _sigint_kills():
+    """Ctrl-C while Wasm runs: the native interpreter loop does not return to Python, so a
+    Python SIGINT handler would never run and the program could not be stopped. Restore the
+    default action instead: the process ends quietly by SIGINT (status 130 in the shell).
+    (WASI output is flushed after every fd_write, so nothing written is lost.)"""
+    try:
+        old = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    except (ValueError, OSError):      # not the main thread: leave it alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def format_backtrace(frames, head: int = 20, tail: int = 3) -> str:
+    """`  i: func NAME +pc` per frame, innermost first; deep stacks elide the middle."""
+    lines = [f"  {i}: func {name} +{pc}" for i, (_, name, pc) in enumerate(frames)]
+    if len(lines) > head + tail + 1:
+        lines = lines[:head] + [f"  ... {len(lines) - head - tail} more frames ..."] + lines[-tail:]
+    return "\n".join(lines)
+
+
 def _err(line: str) -> None:
     try:
         sys.stdout.flush()
@@ -454,13 +512,14 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import Trap
 
     try:
-        return args.handler(args)
+        with _sigint_kills() if getattr(args, "runs_wasm", False) else contextlib.nullcontext():
+            return args.handler(args)
     except CliError as e:
         _err(f"error: {e}")
         return e.code
     except Trap as t:
         _err(f"trap: {_one_line(t.reason)}")
-        bt = t.backtrace() if t.frames else ""
+        bt = format_backtrace(t.frames)
         if bt:
             print(bt, file=sys.stderr, flush=True)
         return EXIT_TRAP
