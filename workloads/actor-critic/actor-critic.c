@@ -57,8 +57,7 @@ static double eval_pi(void) {
     return V[0];
 }
 
-EXPORT("kernel_setup")
-double kernel_setup(int K, long long seed) {
+static double setup(int K, long long seed) {
     if (K < 1) K = 1;
     Kmax = K;
     uint64_t s0 = sseed((uint64_t)seed, 0);
@@ -97,8 +96,7 @@ double kernel_setup(int K, long long seed) {
 }
 
 /* optimistic critic for the current policy followed by one actor step */
-EXPORT("kernel_critic_actor")
-double kernel_critic_actor(void) {
+static double critic_actor(void) {
     double V[S] = { 0 }, Vn[S], Q[H][S][A];
     for (int h = H - 1; h >= 0; h--) {
         for (int s = 0; s < S; s++) {
@@ -130,8 +128,7 @@ double kernel_critic_actor(void) {
 }
 
 /* run n more episodes; returns the cumulative expected regret so far */
-EXPORT("kernel_episodes")
-double kernel_episodes(int n) {
+static double episodes(int n) {
     for (int k = 0; k < n; k++, ep++) {
         cumreg += Vopt - Vcur;
         int s = 0;
@@ -150,25 +147,56 @@ double kernel_episodes(int n) {
             if (Nsa[x][a] > 0 && Nsa[x][a] >= 2 * Nlast[x][a]) trig = 1;
         if (trig) {
             for (int x = 0; x < S; x++) for (int a = 0; a < A; a++) Nlast[x][a] = Nsa[x][a];
-            kernel_critic_actor();
+            critic_actor();
         }
     }
     return cumreg;
 }
 
+/* Exported kernels: pure functions of their arguments. Each one rebuilds the
+ * whole state (MDP + fresh learner, K = KERNEL_K, seed KERNEL_SEED) before
+ * working, so repeated calls / fresh instances give identical results. */
+#define KERNEL_K 1000000
+#define KERNEL_SEED 42
+
+/* build the MDP and a fresh learner; returns V*(s0) */
+EXPORT("kernel_setup")
+double kernel_setup(int K, long long seed) { return setup(K, seed); }
+
+/* fresh learner, then n episodes (with triggered updates); cumulative regret */
+EXPORT("kernel_episodes")
+double kernel_episodes(int n) {
+    setup(KERNEL_K, KERNEL_SEED);
+    return episodes(n);
+}
+
+/* fresh learner, n episodes, then one forced critic + actor update;
+ * returns the optimistic value of the updated-from policy at s0 */
+EXPORT("kernel_critic_actor")
+double kernel_critic_actor(int n) {
+    setup(KERNEL_K, KERNEL_SEED);
+    episodes(n);
+    return critic_actor();
+}
+
+/* fresh learner, n episodes; exact value of the resulting policy at s0 */
 EXPORT("kernel_policy_value")
-double kernel_policy_value(void) { return Vcur; }
+double kernel_policy_value(int n) {
+    setup(KERNEL_K, KERNEL_SEED);
+    episodes(n);
+    return Vcur;
+}
 
 int main(int argc, char **argv) {
     int K = argc > 1 ? atoi(argv[1]) : 1000000;
     long long seed = argc > 2 ? atoll(argv[2]) : 42;
     if (K < 10) K = 10;
-    double vo = kernel_setup(K, seed);
+    double vo = setup(K, seed);
     printf("states: %d\nactions: %d\nhorizon: %d\nepisodes: %d\nseed: %lld\n", S, A, H, K, seed);
     printf("value_optimal: %.10g\nvalue_uniform: %.10g\n", vo, Vcur);
     double cr[10];
     int done = 0;
-    for (int i = 0; i < 10; i++) { int to = (int)((long long)K * (i + 1) / 10); cr[i] = kernel_episodes(to - done); done = to; }
+    for (int i = 0; i < 10; i++) { int to = (int)((long long)K * (i + 1) / 10); cr[i] = episodes(to - done); done = to; }
     printf("cum_regret:"); for (int i = 0; i < 10; i++) printf(" %.10g", cr[i]); printf("\n");
     printf("switches: %d\nswitch_bound: %d\nvalue_final: %.10g\n", switches, (int)(S * A * (log2((double)K * H) + 1)), Vcur);
     return 0;

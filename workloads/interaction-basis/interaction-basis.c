@@ -38,12 +38,11 @@ static const int width[3] = { NI, NH, NH };
 static double Gs[3][NH][NH], Ms[3][NH][NH];   /* accumulated E[f f^T], E[J^T J] */
 static long long nsamp = 0;
 static rng_t rx;
-/* results of kernel_interaction_basis */
+/* results of basis() */
 static double geig[NH], ieig[NH], res_gram, res_jac;
 static int grank, irank;
 
-EXPORT("kernel_setup")
-int kernel_setup(long long seed) {
+static int setup(long long seed) {
     rng_t r = stream((uint64_t)seed, 0);
     for (int i = 0; i < NH; i++) for (int j = 0; j < NI; j++) W1[i][j] = rn(&r) * sqrt(2.0 / NI);
     for (int i = 0; i < NH; i++) b1[i] = 0.1 * rn(&r);
@@ -70,8 +69,7 @@ static void accJ(double (*A)[NH], double (*J)[NH], int n) {
 /* draw N inputs x ~ N(0, I), forward + backward, accumulate the Gram
  * matrices of activations and of output Jacobians for the three layers.
  * Returns the mean squared network output over this batch. */
-EXPORT("kernel_accumulate")
-double kernel_accumulate(int N) {
+static double accumulate(int N) {
     double x[NI], h1[NH], h2[NH], J0[NO][NH], J1[NO][NH], J2[NO][NH], out2 = 0;
     for (int n = 0; n < N; n++) {
         for (int j = 0; j < NI; j++) x[j] = rn(&rx);
@@ -127,8 +125,7 @@ static void jacobi(double (*A)[NH], int n, double *w, double (*V)[NH]) {
 
 /* interaction basis of layer l (0 input, 1 hidden1, 2 hidden2) from the
  * accumulated statistics; returns the number of kept interaction directions. */
-EXPORT("kernel_interaction_basis")
-int kernel_interaction_basis(int l) {
+static int basis(int l) {
     if (l < 0) l = 0;
     if (l > 2) l = 2;
     int n = width[l];
@@ -173,15 +170,41 @@ int kernel_interaction_basis(int l) {
     return irank;
 }
 
+/* Exported kernels: pure functions of their arguments. All but kernel_setup
+ * first rebuild the network and reset the statistics with
+ * setup(KERNEL_SEED), so repeated calls / fresh instances agree. */
+#define KERNEL_SEED 42
+#define KERNEL_N 2000
+
+/* build the network, reset statistics; returns #params */
+EXPORT("kernel_setup")
+int kernel_setup(long long seed) { return setup(seed); }
+
+/* fresh statistics, N samples accumulated; mean squared network output */
+EXPORT("kernel_accumulate")
+double kernel_accumulate(int N) {
+    setup(KERNEL_SEED);
+    return accumulate(N);
+}
+
+/* fresh statistics from KERNEL_N samples, then the interaction basis of
+ * layer l (0..2); returns the interaction rank */
+EXPORT("kernel_interaction_basis")
+int kernel_interaction_basis(int l) {
+    setup(KERNEL_SEED);
+    accumulate(KERNEL_N);
+    return basis(l);
+}
+
 int main(int argc, char **argv) {
     int N = argc > 1 ? atoi(argv[1]) : 40000;
     long long seed = argc > 2 ? atoll(argv[2]) : 42;
     if (N < 1) N = 1;
-    int np = kernel_setup(seed);
-    double o2 = kernel_accumulate(N);
+    int np = setup(seed);
+    double o2 = accumulate(N);
     printf("samples: %d\nseed: %lld\nparams: %d\nmean_sq_output: %.10g\n", N, seed, np, o2);
     for (int l = 0; l < 3; l++) {
-        kernel_interaction_basis(l);
+        basis(l);
         int n = width[l];
         printf("layer%d_width: %d\nlayer%d_gram_rank: %d\nlayer%d_interaction_rank: %d\n", l, n, l, grank, l, irank);
         printf("layer%d_gram_eigs:", l);

@@ -52,8 +52,7 @@ static int st_total, st_kept;
 
 static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-EXPORT("kernel_setup")
-int kernel_setup(int q, long long seed) {
+static int setup(int q, long long seed) {
     if (q < 1) q = 1;
     if (q > QMAX) q = QMAX;
     Q = q; gseed = (uint64_t)seed;
@@ -64,8 +63,7 @@ int kernel_setup(int q, long long seed) {
 /* roll out Q*G episodes of setting c (0: gamma 0.9, 1: gamma 1.0), build the
  * discounted per-round rewards and group-normalised advantages; returns the
  * number of round-samples. */
-EXPORT("kernel_rollouts")
-int kernel_rollouts(int c) {
+static int rollouts(int c) {
     c &= 1;
     double gamma = c ? 1.0 : 0.9;
     int it = it_done[c];
@@ -106,8 +104,7 @@ int kernel_rollouts(int c) {
 
 /* adaptive downsampling to the largest multiple of DP (partial Fisher-Yates)
  * and one REINFORCE step on the kept samples; returns the kept count. */
-EXPORT("kernel_update")
-int kernel_update(int c) {
+static int update(int c) {
     c &= 1;
     int n = st_total, it = it_done[c];
     int keep = n / DP * DP;
@@ -130,21 +127,52 @@ int kernel_update(int c) {
     return keep;
 }
 
-/* stop probability of setting c at evidence level e */
+/* Exported kernels: pure functions of their arguments. All but kernel_setup
+ * first reset the state with setup(KERNEL_Q, KERNEL_SEED) (fresh policies,
+ * iteration 0), so repeated calls / fresh instances give identical results. */
+#define KERNEL_Q 256
+#define KERNEL_SEED 42
+
+/* reset both policies; returns the (clamped) number of questions */
+EXPORT("kernel_setup")
+int kernel_setup(int q, long long seed) { return setup(q, seed); }
+
+/* fresh policies, one iteration of rollouts of setting c; #round-samples */
+EXPORT("kernel_rollouts")
+int kernel_rollouts(int c) {
+    setup(KERNEL_Q, KERNEL_SEED);
+    return rollouts(c);
+}
+
+/* fresh policies, rollouts + downsampling + policy-gradient step; #kept */
+EXPORT("kernel_update")
+int kernel_update(int c) {
+    setup(KERNEL_Q, KERNEL_SEED);
+    rollouts(c);
+    return update(c);
+}
+
+/* fresh policies, ITERS training iterations of setting c; stop probability
+ * of the trained policy at evidence level e */
 EXPORT("kernel_stop_prob")
-double kernel_stop_prob(int c, int e) { return sigm(theta[c & 1][e < 0 ? 0 : e > EN ? EN : e]); }
+double kernel_stop_prob(int c, int e) {
+    setup(KERNEL_Q, KERNEL_SEED);
+    c &= 1;
+    for (int i = 0; i < ITERS; i++) { rollouts(c); update(c); }
+    return sigm(theta[c][e < 0 ? 0 : e > EN ? EN : e]);
+}
 
 int main(int argc, char **argv) {
     int q = argc > 1 ? atoi(argv[1]) : 1536;
     long long seed = argc > 2 ? atoll(argv[2]) : 42;
-    kernel_setup(q, seed);
+    setup(q, seed);
     printf("questions: %d\nrollouts_per_question: %d\nmax_rounds: %d\niterations: %d\ndp_size: %d\nseed: %lld\n", Q, G, TMAX, ITERS, DP, seed);
     static double L[2][ITERS], Ac[2][ITERS];
     static int Tot[2][ITERS], Kp[2][ITERS];
     for (int c = 0; c < 2; c++)
         for (int i = 0; i < ITERS; i++) {
-            kernel_rollouts(c);
-            kernel_update(c);
+            rollouts(c);
+            update(c);
             L[c][i] = st_len; Ac[c][i] = st_acc; Tot[c][i] = st_total; Kp[c][i] = st_kept;
         }
     const char *nm[2] = { "eapo", "undiscounted" };

@@ -41,8 +41,7 @@ static int perm[NMAX];
 static rng_t rperm;
 static uint64_t gseed;
 
-EXPORT("kernel_setup")
-int kernel_setup(int n, long long seed) {
+static int setup(int n, long long seed) {
     if (n < 10 * BATCH) n = 10 * BATCH;
     if (n > NMAX) n = NMAX;
     N = n; NTR = (int)(0.8 * n);
@@ -69,8 +68,7 @@ static void project(double *t) {
 }
 
 /* mean logistic loss of method m (0 SGD, 1 SSO) on the training set */
-EXPORT("kernel_train_loss")
-double kernel_train_loss(int m) {
+static double train_loss(int m) {
     double L = 0;
     for (int i = 0; i < NTR; i++) {
         double z = 0;
@@ -93,8 +91,7 @@ static double test_acc(int m) {
 /* one epoch of both methods over the same fresh random permutation
  * (Fisher-Yates from the identity); last partial batch dropped.
  * Returns the number of batches. */
-EXPORT("kernel_epoch")
-int kernel_epoch(void) {
+static int epoch(void) {
     for (int i = 0; i < NTR; i++) perm[i] = i;
     for (int i = NTR - 1; i > 0; i--) {
         int j = (int)(ru(&rperm) * (i + 1)); if (j > i) j = i;
@@ -138,20 +135,49 @@ int kernel_epoch(void) {
     return nb;
 }
 
-/* test accuracy of method m */
+/* Exported kernels: pure functions of their arguments. All but kernel_setup
+ * first regenerate the data and reset both models with
+ * setup(KERNEL_N, KERNEL_SEED), so repeated calls / fresh instances agree. */
+#define KERNEL_N 4000
+#define KERNEL_SEED 42
+
+/* generate data, reset both models; returns N (clamped) */
+EXPORT("kernel_setup")
+int kernel_setup(int n, long long seed) { return setup(n, seed); }
+
+/* fresh data + models, one epoch of SGD and SSO; returns #batches */
+EXPORT("kernel_epoch")
+int kernel_epoch(void) {
+    setup(KERNEL_N, KERNEL_SEED);
+    return epoch();
+}
+
+/* fresh data + models, one epoch; training loss of method m (0 SGD, 1 SSO) */
+EXPORT("kernel_train_loss")
+double kernel_train_loss(int m) {
+    setup(KERNEL_N, KERNEL_SEED);
+    epoch();
+    return train_loss(m);
+}
+
+/* fresh data + models, one epoch; test accuracy of method m */
 EXPORT("kernel_test_accuracy")
-double kernel_test_accuracy(int m) { return test_acc(m & 1); }
+double kernel_test_accuracy(int m) {
+    setup(KERNEL_N, KERNEL_SEED);
+    epoch();
+    return test_acc(m & 1);
+}
 
 int main(int argc, char **argv) {
     int n = argc > 1 ? atoi(argv[1]) : 20000;
     long long seed = argc > 2 ? atoll(argv[2]) : 42;
-    n = kernel_setup(n, seed);
+    n = setup(n, seed);
     printf("samples: %d\ntrain: %d\ndim: %d\nbatch: %d\nepochs: %d\ninner: %d\nseed: %lld\n", N, NTR, D, BATCH, EPOCHS, INNER, seed);
     double Ls = 0;  /* loss of the generating parameters, for reference */
     for (int i = 0; i < NTR; i++) { double z = 0; for (int j = 0; j < D; j++) z += X[i][j] * wstar[j]; Ls += softplus(z) - Y[i] * z; }
     printf("loss_wstar: %.10g\n", Ls / NTR);
     double ls[EPOCHS], lo[EPOCHS];
-    for (int e = 0; e < EPOCHS; e++) { kernel_epoch(); ls[e] = kernel_train_loss(0); lo[e] = kernel_train_loss(1); }
+    for (int e = 0; e < EPOCHS; e++) { epoch(); ls[e] = train_loss(0); lo[e] = train_loss(1); }
     printf("sgd_loss:"); for (int e = 0; e < EPOCHS; e++) printf(" %.10g", ls[e]); printf("\n");
     printf("sso_loss:"); for (int e = 0; e < EPOCHS; e++) printf(" %.10g", lo[e]); printf("\n");
     printf("sgd_test_acc: %.10g\nsso_test_acc: %.10g\n", test_acc(0), test_acc(1));
