@@ -7,9 +7,9 @@ indirect calls are attributed to the function they really reach.
 
 Options (`--monitor calls:OPTS`, comma-separated):
     sites       list every executed call site (default: the 40 busiest)
-    dot[=FILE]  also write the dynamic call graph as Graphviz DOT: to FILE, else to the report
-                (so `--output graph.dot` captures it) when the CLI sends the report to a file,
-                else to `calls.dot`. Render with `dot -Tsvg calls.dot -o calls.svg`.
+    dot[=FILE]  also write the dynamic call graph as Graphviz DOT: to FILE; else, when the
+                runner sends the report to a file (it sets `monitor.output` or `report.output`
+                to the --output path), the text report is the DOT graph; else to `calls.dot`. Render with `dot -Tsvg calls.dot -o calls.svg`.
 Text: calls per function (entries, whatever the caller: Wasm or the host), then the call sites
 with their targets. CSV rows:
     calls,func,count                      entries of each called function
@@ -184,8 +184,10 @@ class CallsMonitor(Monitor):
         text = self.dot_text()
         report.data["dot"] = text
         target = self.dot_file
-        if target is None and getattr(report, "output", None) and report.format == "text":
-            # the CLI writes the report to --output: the report *is* the DOT graph
+        out = getattr(self, "output", None) or getattr(report, "output", None)
+        if target is None and out and report.format == "text":
+            # the report goes to --output FILE (the runner sets `monitor.output` or
+            # `report.output`): then the report *is* the DOT graph
             self._dot_in_report = True
             report.text(text)
             return

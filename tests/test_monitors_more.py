@@ -135,6 +135,11 @@ def test_calls_text_json_and_dot(tmp_path):
     assert '"\\"apply\\"" -> "\\"twice\\"" [label="7"];' in text
     assert '"\\"main\\"" -> "\\"host\\"" [label="3"];' in text
     assert f"call graph written to {dot}" in out
+    # a runner that writes the report to a file (--output) says so: the report is the graph
+    mon = load_monitor("calls:dot")
+    mon.output = str(tmp_path / "report.dot")
+    _, s, out = run_prog([mon], "text")
+    assert out == text.rstrip("\n")
 
 
 # ------------------------------------------------------------------ icount / opcodes
