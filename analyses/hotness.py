@@ -6,6 +6,9 @@ Options: `all` lists every executed instruction (default: the hottest, up to 95%
 at most 40 rows); `top=N` lists N rows.
 CSV: `hotness,func,pc,count` for every executed instruction, hottest first.
 JSON: total, thresholds, and [func, pc, mnemonic, count] rows.
+With DWARF line info (a `-g` build): a `file:line` column (the file's base name), the hottest
+source lines (instructions executed per line, summed), JSON `sources` ([file, line] or None per
+row) and `lines`; `lcov_counts()` feeds `--lcov FILE`.
 """
 from __future__ import annotations
 
@@ -34,10 +37,20 @@ class HotnessMonitor(Monitor):
                 raise ValueError(f"invalid option {o!r} (known: all, top=N)")
         self.module = None
         self.sites: list[tuple[int, int, str, CountProbe]] = []
+        self.source = None    # {(func, pc): (file, line)} from DWARF, or None
+
+    def lcov_counts(self) -> dict[tuple[int, int], int]:
+        """{(func, pc): count} for every instruction (for an LCOV tracefile)."""
+        return {(f, pc): p.count for f, pc, _, p in self.sites}
+
+    def _where(self, f: int, pc: int) -> str:
+        loc = (self.source or {}).get((f, pc))
+        return f"{loc[0].rsplit('/', 1)[-1]}:{loc[1]}" if loc else ""
 
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
+        self.source = module.source_lines() if getattr(module, "has_source_info", False) else None
         for f in defined_functions(module):
             for pc, op, imm in instructions(module, f):
                 p = CountProbe()
@@ -73,6 +86,16 @@ class HotnessMonitor(Monitor):
             "thresholds": {str(k): v for k, v in th.items()},
             "counts": [[func_ref(m, f), pc, text, c] for f, pc, text, c in rows],
         })
+        by_line: dict[tuple[str, int], int] = {}
+        if self.source:
+            report.data["sources"] = [list(self.source[(f, pc)]) if (f, pc) in self.source else None
+                                      for f, pc, _, _ in rows]
+            for f, pc, _, c in rows:
+                loc = self.source.get((f, pc))
+                if loc:
+                    by_line[loc] = by_line.get(loc, 0) + c
+            report.data["lines"] = [[fn, ln, c] for (fn, ln), c in
+                                    sorted(by_line.items(), key=lambda kv: (-kv[1], kv[0]))]
         for f, pc, _, c in rows:
             report.csv_row("hotness", func_ref(m, f), pc, c)
         if report.format != "text":
@@ -87,13 +110,21 @@ class HotnessMonitor(Monitor):
             n = min(th.get(95, 0), 40)
         if n:
             w = max(len(func_ref(m, r[0])) for r in rows[:n])
-            report.text(f"  {'count':>12} {'%':>6} {'cum%':>6}  {'function':<{w}} {'pc':>7}  instruction")
+            ws = max((len(self._where(r[0], r[1])) for r in rows[:n]), default=0) if self.source else 0
+            src = f"{'source':<{ws}}  " if ws else ""
+            report.text(f"  {'count':>12} {'%':>6} {'cum%':>6}  {'function':<{w}} {'pc':>7}  {src}instruction")
             acc = 0
             for f, pc, text, c in rows[:n]:
                 acc += c
+                where = f"{self._where(f, pc):<{ws}}  " if ws else ""
                 report.text(f"  {c:>12} {100 * c / total:>6.2f} {100 * acc / total:>6.2f}  "
-                            f"{func_ref(m, f):<{w}} {'+' + str(pc):>7}  {text}")
+                            f"{func_ref(m, f):<{w}} {'+' + str(pc):>7}  {where}{text}")
             if n < len(rows):
                 report.text(f"  ... {len(rows) - n} more executed instructions (hotness:all lists them)")
         report.text("  share of execution:  " + "  ".join(
             f"{p}%: {th[p]} instr" for p in THRESHOLDS))
+        if by_line:
+            top = sorted(by_line.items(), key=lambda kv: (-kv[1], kv[0]))[:min(max(n, 10), 40)]
+            report.text(f"  hottest source lines ({len(by_line)} executed; instructions per line):")
+            for (fn, ln), c in top:
+                report.text(f"  {c:>12} {100 * c / total:>6.2f}  {fn.rsplit('/', 1)[-1]}:{ln}")

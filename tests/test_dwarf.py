@@ -367,3 +367,107 @@ def test_no_dwarf():
 
     m = wizardpy.Module(wizardpy.Engine(), _module_with_debug_line(b"")[:-len(_custom(".debug_line", b""))])
     assert not m.has_source_info and m.source_lines() is None
+
+
+# ------------------------------------------------------------------------------ monitors, LCOV
+def _run_cli(*argv, cwd):
+    return subprocess.run([sys.executable, "-m", "wizardpy", *map(str, argv)], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def _record(info: str, suffix: str) -> dict:
+    """The LCOV record of the source file ending in `suffix`: {'DA': {line: n}, 'FNDA': {...}}."""
+    for rec in info.split("end_of_record"):
+        lines = rec.strip().splitlines()
+        sf = next((ln[3:] for ln in lines if ln.startswith("SF:")), None)
+        if sf and sf.endswith(suffix):
+            out = {"SF": sf, "DA": {}, "FN": {}, "FNDA": {}}
+            for ln in lines:
+                key, _, val = ln.partition(":")
+                if key == "DA":
+                    a, b = val.split(",")[:2]
+                    out["DA"][int(a)] = int(b)
+                elif key == "FN":
+                    a, b = val.split(",", 1)
+                    out["FN"][b] = int(a)
+                elif key == "FNDA":
+                    a, b = val.split(",", 1)
+                    out["FNDA"][b] = int(a)
+                elif key in ("LF", "LH", "FNF", "FNH"):
+                    out[key] = int(val)
+            return out
+    raise AssertionError(f"no record for {suffix} in the tracefile")
+
+
+def test_lcov_coverage_and_hotness_through_cli_and_genhtml(cprog, tmp_path):
+    wasm, src = cprog[5], cprog["src"]
+    # coverage: 0/1 per line; the text report names the source line totals and file:line
+    r = _run_cli("run", "--monitor", "coverage:funcs", "--lcov", tmp_path / "cov.info", wasm,
+                 cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("285\n")
+    assert "Line coverage:" in r.stdout and re.search(r'"square".*prog\.c:3', r.stdout)
+    cov = _record((tmp_path / "cov.info").read_text(), "prog.c")
+    assert cov["SF"] == str(src)
+    assert cov["DA"][4] == 1 and cov["DA"][10] == 1 and cov["DA"][12] == 0
+    assert cov["FN"]["square"] == 3 and cov["FNDA"]["square"] == 1
+    assert cov["LF"] == len(cov["DA"]) and cov["LH"] == cov["LF"] - 1    # only `puts` missed
+    # hotness: DA = the most-executed instruction of the line; FNDA = calls
+    r = _run_cli("run", "--monitor", "hotness", "--lcov", tmp_path / "hot.info", wasm, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "hottest source lines" in r.stdout and "prog.c:9" in r.stdout
+    hot = _record((tmp_path / "hot.info").read_text(), "prog.c")
+    assert hot["DA"][4] == 10 and hot["DA"][10] == 10 and hot["DA"][9] == 11 and hot["DA"][12] == 0
+    assert hot["FNDA"] == {"square": 10, "__original_main": 1}
+    # genhtml turns it into an HTML report
+    genhtml = shutil.which("genhtml")
+    if genhtml is None:
+        pytest.fail("genhtml not found: install the Debian package lcov "
+                    "(`command -v genhtml || apt-get install -y lcov`)")
+    out = tmp_path / "html"
+    g = subprocess.run([genhtml, "--quiet", str(tmp_path / "hot.info"), "-o", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert g.returncode == 0, g.stderr
+    assert "WARNING" not in g.stderr, g.stderr
+    index = (out / "index.html").read_text(errors="replace")
+    assert "prog.c" in index or Path(src).parent.name in index
+    page = next(out.rglob("prog.c.gcov.html")).read_text(errors="replace")
+    assert "square" in page
+
+
+def test_lcov_errors_and_monitors_without_dwarf(tmp_path):
+    from wizardpy.lcov import LcovError, lcov_text
+
+    raw = _module_with_debug_line(b"")[:-len(_custom(".debug_line", b""))]
+    (tmp_path / "m.wasm").write_bytes(raw)
+    r = _run_cli("run", "--monitor", "coverage", "--lcov", tmp_path / "x.info", "--invoke", "f",
+                 tmp_path / "m.wasm", cwd=tmp_path)
+    assert r.returncode == 2 and "no usable DWARF line info" in r.stderr
+    r = _run_cli("run", "--lcov", tmp_path / "x.info", "--invoke", "f", tmp_path / "m.wasm",
+                 cwd=tmp_path)
+    assert r.returncode == 2 and "--lcov needs --monitor" in r.stderr
+    # a module with malformed DWARF runs its monitors as if it had none
+    (tmp_path / "bad.wasm").write_bytes(_module_with_debug_line(b"\xff" * 9))
+    r = _run_cli("run", "--monitor", "coverage", "--monitor", "hotness", "--invoke", "f",
+                 tmp_path / "bad.wasm", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "12" in r.stdout and "Line coverage" not in r.stdout
+    import wizardpy
+
+    with pytest.raises(LcovError):
+        lcov_text(wizardpy.Module(wizardpy.Engine(), raw), {(0, 1): 1})
+
+
+def test_lcov_text_synthetic():
+    """Max over a line's instructions; functions keyed by name; TN sanitized."""
+    import wizardpy
+
+    prog = (_set_address(3) + b"\x03" + _sleb(10) + b"\x01"
+            + b"\x02" + _uleb(4) + b"\x03" + _sleb(1) + b"\x01"
+            + b"\x02" + _uleb(2) + END_SEQ)
+    m = wizardpy.Module(wizardpy.Engine(), _module_with_debug_line(_unit(prog, files=(("m.c", 0),))))
+    from wizardpy.lcov import lcov_text
+
+    text = lcov_text(m, {(0, 1): 3, (0, 3): 5, (0, 5): 0, (0, 6): 0}, test_name="a-b.wasm")
+    assert text == ("TN:a_b_wasm\nSF:m.c\nFN:11,#0\nFNDA:3,#0\nFNF:1\nFNH:1\n"
+                    "DA:11,5\nDA:12,0\nLF:2\nLH:1\nend_of_record\n")

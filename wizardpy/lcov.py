@@ -20,11 +20,12 @@ source expects, and it is 1 for a line a coverage run saw execute.
 
 Instructions without line info (no DWARF row, or line 0 = compiler-generated) are left out.
 Function names are the name-section names (`#N` without one); LCOV separates fields with commas,
-so commas in names become `_`.
+so commas in names become `_`. The test name (TN) keeps only [A-Za-z0-9_], as genhtml wants.
 """
 from __future__ import annotations
 
 import os
+import re
 from typing import IO, Mapping
 
 __all__ = ["lcov_text", "write_lcov", "LcovError"]
@@ -63,7 +64,7 @@ def lcov_text(module, counts: Mapping[tuple[int, int], int], *, test_name: str =
     funcs: dict[str, list[tuple[int, str, int]]] = {}
     for f, (pc, file, line) in first.items():
         funcs.setdefault(file, []).append((line, _fn_name(module, f), int(counts.get((f, pc), 0))))
-    tn = test_name.replace("\n", " ").replace(",", "_") or "wizardpy"
+    tn = re.sub(r"\W", "_", test_name, flags=re.ASCII) or "wizardpy"   # genhtml: [A-Za-z0-9_]
     out = []
     for file in sorted(lines):
         out.append(f"TN:{tn}")
