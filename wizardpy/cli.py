@@ -451,7 +451,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     engine = Engine()
     module = load_module(engine, args.wasm, data)
-    print(disasm.format_module_summary(module))
+    defn = module.defn
+    print(disasm.format_module_summary(defn))
     if args.all:
         first = module.defn.num_imported_funcs
         funcs = list(range(first, module.defn.num_funcs))
@@ -461,7 +462,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         if idx < module.defn.num_imported_funcs:
             raise CliError(f"function {module.func_name(idx)} is imported: no code to disassemble")
         print()
-        print(disasm.disassemble(module, idx))
+        print(f"func {module.func_name(idx)} (#{idx}): {defn.func_type(idx)}")
+        for line in disasm.disassemble(defn, idx):
+            print(line)
     return 0
 
 
