@@ -23,7 +23,11 @@ extern "Python+C" {
 }
 """
 
-# -O2 vs -O3 -fno-plt measured with native/bench_loop.py: see the report in the commit log.
+# Flags: -O2. Measured against wasm3 in the same interleaved run (`python -m bench interp`, the
+# wizardpy/wasm3 ratio cancels the noise of this shared 2-core machine), -O3 and -fno-gcse were
+# within the noise (ratios 0.35-0.63 for all three); what mattered was pinning the interpreter's
+# hot locals to registers (interp.c, WZ_REG). -fno-plt: direct calls to libm/libc. No fast-math:
+# Wasm float semantics need IEEE behaviour; -ffp-contract=off forbids fused multiply-add.
 CFLAGS = ["-O2", "-fno-plt", "-fno-math-errno", "-ffp-contract=off", "-fno-strict-aliasing",
           "-std=gnu11", "-Wall", "-Wno-override-init", "-Wno-unused-label"]
 # Extra flags for experiments, appended last (e.g. WIZARDPY_NATIVE_CFLAGS="-O3 -march=native").
