@@ -33,3 +33,62 @@ def test_spec(wast: Path):
     report = res.report(wast.name)
     print(report)
     assert res.failed == 0, report
+
+
+# ---- the runner itself: wrong expectations must fail, and one bad command must not stop it ----
+
+RUNNER_SELF_TEST = r"""
+(module $M
+  (func (export "add") (param i32 i32) (result i32) local.get 0 local.get 1 i32.add)
+  (func (export "div") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+  (func (export "nan32") (result f32) f32.const nan:0x600000)
+  (func (export "cnan64") (result f64) f64.const nan)
+  (func (export "id_ext") (param externref) (result externref) local.get 0)
+  (func $loop (export "loop") (param i32) (result i32) local.get 0 call $loop)
+  (global (export "g") f64 (f64.const -0x1.8p1)))
+(register "M" $M)
+(module (import "M" "add" (func $add (param i32 i32) (result i32)))
+        (import "spectest" "global_i32" (global i32))
+        (func (export "add2") (param i32) (result i32) local.get 0 global.get 0 call $add))
+(assert_return (invoke "add2" (i32.const 1)) (i32.const 667))
+(assert_return (invoke $M "add" (i32.const -1) (i32.const 0)) (i32.const 0xffffffff))
+(assert_return (invoke $M "nan32") (f32.const nan:arithmetic))
+(assert_return (invoke $M "cnan64") (f64.const nan:canonical))
+(assert_return (invoke $M "id_ext" (ref.extern 7)) (ref.extern 7))
+(assert_return (invoke $M "id_ext" (ref.null extern)) (ref.null extern))
+(assert_return (get $M "g") (f64.const -3))
+(assert_trap (invoke $M "div" (i32.const 1) (i32.const 0)) "integer divide by zero")
+(assert_exhaustion (invoke $M "loop" (i32.const 0)) "call stack exhausted")
+(assert_invalid (module (func (result i32) i64.const 0)) "type mismatch")
+(assert_malformed (module binary "\00asm\02\00\00\00") "unknown binary version")
+(assert_malformed (module quote "(func") "unexpected token")
+(assert_unlinkable (module (import "M" "nope" (func))) "unknown import")
+(assert_trap (module (func $u unreachable) (start $u)) "unreachable")
+;; every one of the following is wrong on purpose
+(assert_return (invoke $M "add" (i32.const 1) (i32.const 1)) (i32.const 3))
+(assert_return (invoke $M "nan32") (f32.const nan:canonical))
+(assert_return (invoke $M "cnan64") (f64.const 0))
+(assert_return (invoke $M "id_ext" (ref.extern 7)) (ref.extern 8))
+(assert_return (invoke $M "id_ext" (ref.extern 7)) (ref.null extern))
+(assert_return (get $M "g") (f64.const 3))
+(assert_trap (invoke $M "div" (i32.const 1) (i32.const 1)) "integer divide by zero")
+(assert_trap (invoke $M "div" (i32.const 1) (i32.const 0)) "integer overflow")
+(assert_invalid (module (func (result i32) i32.const 0)) "type mismatch")
+(assert_malformed (module binary "\00asm\01\00\00\00") "whatever")
+(assert_unlinkable (module (import "M" "add" (func (param i32 i32) (result i32)))) "x")
+(assert_trap (module (func $u) (start $u)) "unreachable")
+(assert_return (invoke "add2" (i32.const 1)) (i32.const 667))
+"""
+
+
+def test_runner_self_check(tmp_path):
+    script = tmp_path / "selfcheck.wast"
+    script.write_text(RUNNER_SELF_TEST)
+    res = run_wast(script)
+    print(res.report(script.name))
+    assert res.skipped == 1                       # the text-format assert_malformed
+    assert res.failed == 12, res.report(script.name)
+    assert res.passed == 3 + 13 + 1, res.report(script.name)
+    first_wrong = RUNNER_SELF_TEST.splitlines().index(
+        ";; every one of the following is wrong on purpose") + 2
+    assert all(line >= first_wrong for line, _ in res.failures)
