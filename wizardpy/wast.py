@@ -50,39 +50,55 @@ def cache_root() -> Path:
 def convert_wast(wast_path: str | os.PathLike) -> Path:
     """Convert a .wast into its cache directory (once) and return the path of the JSON script.
 
-    Keyed by the sha256 of the file's bytes; the conversion is written to a temporary directory
-    and renamed into place, so concurrent runs (pytest -n) never see half a conversion.
+    The directory is `cache_root()/<sha256 of the file's bytes>/`; it holds `<stem>.json` and the
+    modules `<stem>.N.wasm` exactly as wast2json names them (so `convert_wast(p).parent` is the
+    converted directory). The conversion is written to a temporary directory and renamed into
+    place, so concurrent runs (pytest -n) never see half a conversion.
     """
     wast_path = Path(wast_path)
     data = wast_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    stem = wast_path.stem or "script"
     out_dir = cache_root() / digest
-    json_name = "script.json"
-    json_path = out_dir / json_name
+    json_path = out_dir / f"{stem}.json"
     if json_path.is_file():
         return json_path
     cache_root().mkdir(parents=True, exist_ok=True)
+    if out_dir.is_dir() and _adopt(out_dir, json_path):
+        return json_path
     tmp = Path(tempfile.mkdtemp(prefix=f".{digest[:16]}-", dir=cache_root()))
     try:
-        src = tmp / "script.wast"
+        src = tmp / f"{stem}.wast"
         src.write_bytes(data)
-        proc = subprocess.run([str(wast2json_path()), str(src), "-o", str(tmp / json_name)],
+        proc = subprocess.run([str(wast2json_path()), src.name, "-o", json_path.name],
                               capture_output=True, text=True, cwd=tmp)
         if proc.returncode != 0:
-            msg = (proc.stderr or proc.stdout).strip().splitlines()
-            raise RuntimeError(f"wast2json failed on {wast_path}: {msg[0] if msg else proc.returncode}")
+            msg = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
+            raise RuntimeError(f"wast2json failed on {wast_path}: "
+                               f"{msg[0].replace(str(src), str(wast_path)) if msg else proc.returncode}")
         src.unlink()
         try:
             os.rename(tmp, out_dir)
         except OSError:
-            # Another process won the race (or a stale dir exists): use theirs if complete.
-            if not json_path.is_file():
-                shutil.rmtree(out_dir, ignore_errors=True)
-                os.rename(tmp, out_dir)
+            # Another process won the race: use its conversion.
+            if not json_path.is_file() and not _adopt(out_dir, json_path):
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return json_path
+
+
+def _adopt(out_dir: Path, json_path: Path) -> bool:
+    """The same bytes were converted under another name: give the script this name too."""
+    others = sorted(out_dir.glob("*.json"))
+    if not others:
+        return False
+    fd, tmp = tempfile.mkstemp(prefix=".json-", dir=out_dir)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(others[0].read_bytes())
+    os.replace(tmp, json_path)
+    return True
 
 
 # ----------------------------------------------------------------------------------------------
