@@ -496,3 +496,12 @@ def test_demo_coverage_lindblad():
     assert tail[0].startswith("Instr coverage:\t") and tail[1].startswith("Block coverage:\t")
     p = cli("run", "--monitor", "coverage:code", LINDBLAD, 1)
     assert "func " in p.stdout and " -> * +" in p.stdout
+
+
+@needs_instr
+def test_hotness_thresholds():
+    from analyses.hotness import HotnessMonitor
+
+    rows = [(0, pc, "x", c) for pc, c in enumerate([50, 25, 15, 5, 4, 1])]
+    assert HotnessMonitor.thresholds(rows, 100) == {50: 1, 75: 2, 90: 3, 95: 4, 99: 5, 100: 6}
+    assert HotnessMonitor.thresholds([], 0) == {p: 0 for p in (50, 75, 90, 95, 99, 100)}

@@ -282,7 +282,7 @@ def _monitor_session(args: argparse.Namespace, engine):
     if getattr(args, "lcov", None) and not any(hasattr(m, "lcov_counts") for m in monitors):
         raise CliError("--lcov needs --monitor coverage or --monitor hotness", EXIT_USAGE)
     fmt = "csv" if args.csv else "json" if args.json else "text"
-    return Session(engine, monitors, fmt)
+    return Session(engine, monitors, fmt, output=args.output)
 
 
 def _write_lcov(session, args: argparse.Namespace, module) -> None:

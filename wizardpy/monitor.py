@@ -203,6 +203,7 @@ class Monitor:
     def __init__(self, options: str = ""):
         self.options = options or ""
         self.engine = None
+        self.output = None          # the --output file the reports go to (None: stdout)
 
     # -- wiring
     def attach(self, engine) -> "Monitor":
@@ -265,6 +266,7 @@ class Report:
         self.name = name
         self.format = fmt
         self.data: dict = {}
+        self.output: str | None = None      # set by Session: the --output file, if any
         self._text: list[str] = []
         self._csv: list[str] = []
 
@@ -293,12 +295,19 @@ class Session:
     Text reports are separated by a blank line; CSV rows are concatenated; JSON is one object
     `{monitor name: data}` (a second monitor of the same name gets the key `name#2`)."""
 
-    def __init__(self, engine, monitors: Iterable[Monitor], fmt: str = "text"):
+    def __init__(self, engine, monitors: Iterable[Monitor], fmt: str = "text",
+                 output: str | None = None):
         if fmt not in FORMATS:
             raise ValueError(f"unknown report format {fmt!r}")
         self.engine = engine
         self.monitors = [m.attach(engine) for m in monitors]
         self.format = fmt
+        #: the file the reports go to (--output), None for stdout; monitors see it as
+        #: `monitor.output` and `report.output` (e.g. calls:dot then reports the DOT graph)
+        self.output = output
+        if output is not None:
+            for m in self.monitors:
+                m.output = output
         self.reports: list[Report] = []
 
     def parse(self, module) -> None:
@@ -313,6 +322,7 @@ class Session:
         self.reports = []
         for m in self.monitors:
             r = Report(m.name, self.format)
+            r.output = self.output or getattr(m, "output", None)
             m.on_finish(r)
             self.reports.append(r)
         if self.format == "json":
