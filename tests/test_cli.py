@@ -270,3 +270,19 @@ def test_ctrl_c_quiet(tmp_path):
             proc.wait()
     assert proc.returncode in (130, -signal.SIGINT)
     assert err == "" and "Traceback" not in out
+
+
+def test_internal_error_one_line_and_debug(tmp_path):
+    mon = tmp_path / "boom.py"
+    mon.write_text("from wizardpy import Monitor\n"
+                   "class Boom(Monitor):\n"
+                   "    name = 'boom'\n"
+                   "    def on_instantiate(self, instance):\n"
+                   "        raise ZeroDivisionError('kaboom')\n")
+    m = wat(tmp_path, '(module (func (export "_start")))', "ok")
+    p = wizardpy("run", "--monitor", mon, m)
+    line = one_error_line(p)
+    assert line.startswith("wizardpy: internal error: ZeroDivisionError: kaboom") and "--debug" in line
+    p = wizardpy("run", "--debug", "--monitor", mon, m)
+    assert p.returncode != 0
+    assert "Traceback" in p.stderr and p.stderr.splitlines()[-1].startswith("wizardpy: internal error")
