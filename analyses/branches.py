@@ -6,8 +6,8 @@ stack) just before the instruction executes:
     if enters its `then` arm);
   - br_table counts one entry per target in table order, the default target last; an index out
     of range (unsigned) counts for the default.
-Text: per function, `+pc instruction: [n0 n1 ...]`, with totals. Option `executed`: only the
-branches that ran.
+Text: per function, `+pc instruction: [n0 n1 ...]`, with totals. The text lists the branches
+that ran; option `all` lists every branch site.
 CSV: `branch,func,pc,instruction,taken_paths` with taken_paths `[n0 n1 ...]`, every branch site.
 JSON: the same rows.
 """
@@ -39,10 +39,10 @@ class BranchMonitor(Monitor):
     def __init__(self, options: str = ""):
         super().__init__(options)
         opts = self.option_set()
-        if opts - {"executed"}:
-            raise ValueError(f"invalid option(s) {', '.join(sorted(opts - {'executed'}))} "
-                             f"(known: executed)")
-        self.only_executed = "executed" in opts
+        if opts - {"all", "executed"}:
+            raise ValueError(f"invalid option(s) {', '.join(sorted(opts - {'all', 'executed'}))} "
+                             f"(known: all)")
+        self.only_executed = "all" not in opts
         self.module = None
         self.sites: list[tuple[int, int, str, list[int]]] = []
 
@@ -84,3 +84,6 @@ class BranchMonitor(Monitor):
             if n and name != "br_table":
                 extra = f"  ({100 * c[1] / n:.1f}% taken)"
             report.text(f"  +{pc:<6} {name:<8}: [{' '.join(map(str, c))}]{extra}")
+        if self.only_executed and len(executed) < len(rows):
+            report.text(f"({len(rows) - len(executed)} branch sites never executed; "
+                        f"branches:all lists them)")

@@ -5,8 +5,8 @@ header, i.e. entries into the loop plus branches back to it (= iterations of its
 probe sits at the instruction right after `loop` (the first instruction of the body), which
 both falling in and every back edge execute whatever pc the tier resumes a back edge at.
 end_pc is the pc of the loop's matching `end`.
-Text: loops hottest first with `func +pc..+end_pc: count`. Option `executed`: only the loops
-that ran.
+Text: loops hottest first with `func +pc..+end_pc: count`. The text lists the loops that ran;
+option `all` lists every loop.
 CSV: `loop,func,pc,end_pc,count` for every loop, in code order.
 JSON: the same rows.
 """
@@ -23,10 +23,10 @@ class LoopMonitor(Monitor):
     def __init__(self, options: str = ""):
         super().__init__(options)
         opts = self.option_set()
-        if opts - {"executed"}:
-            raise ValueError(f"invalid option(s) {', '.join(sorted(opts - {'executed'}))} "
-                             f"(known: executed)")
-        self.only_executed = "executed" in opts
+        if opts - {"all", "executed"}:
+            raise ValueError(f"invalid option(s) {', '.join(sorted(opts - {'all', 'executed'}))} "
+                             f"(known: all)")
+        self.only_executed = "all" not in opts
         self.module = None
         self.loops: list[tuple[int, int, int, CountProbe]] = []
 
@@ -59,3 +59,5 @@ class LoopMonitor(Monitor):
             for f, pc, end, c in shown:
                 rng = f"+{pc}..+{end}"
                 report.text(f"  {c:>12}  {func_ref(m, f):<{w}}  {rng}")
+        if self.only_executed and len(ran) < len(rows):
+            report.text(f"  ({len(rows) - len(ran)} loops never executed; loops:all lists them)")

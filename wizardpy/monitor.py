@@ -333,7 +333,7 @@ class Session:
                     k += 1
                     key = f"{r.name}#{k}"
                 out[key] = r.data
-            return json.dumps(out, indent=1)
+            return json.dumps(out)
         parts = [r.render() for r in self.reports]
         sep = "\n\n" if self.format == "text" else "\n"
         return sep.join(p for p in parts if p)
