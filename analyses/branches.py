@@ -1,7 +1,9 @@
 """branches: how often each conditional branch went each way.
 
 An OperandProbe at every br_if, if and br_table receives the condition / index (the top of the
-stack) just before the instruction executes:
+stack) just before the instruction executes. For br_if and if the same counts come from two
+native CountProbes (at the branch and at the instruction only its fall-through / then arm
+reaches), with no Python call per execution; option `operand` uses OperandProbes everywhere.
   - br_if and if count `[not_taken taken]`: taken = the condition is non-zero (br_if branches,
     if enters its `then` arm);
   - br_table counts one entry per target in table order, the default target last; an index out
@@ -13,7 +15,7 @@ JSON: the same rows.
 """
 from __future__ import annotations
 
-from wizardpy import Monitor, OperandProbe, defined_functions, func_ref, instructions
+from wizardpy import CountProbe, Monitor, OperandProbe, defined_functions, func_ref, instructions
 from wizardpy import opcodes as ops
 
 
@@ -39,10 +41,12 @@ class BranchMonitor(Monitor):
     def __init__(self, options: str = ""):
         super().__init__(options)
         opts = self.option_set()
-        if opts - {"all", "executed"}:
-            raise ValueError(f"invalid option(s) {', '.join(sorted(opts - {'all', 'executed'}))} "
-                             f"(known: all)")
+        known = {"all", "executed", "operand"}
+        if opts - known:
+            raise ValueError(f"invalid option(s) {', '.join(sorted(opts - known))} "
+                             f"(known: all, operand)")
         self.only_executed = "all" not in opts
+        self.operand = "operand" in opts
         self.module = None
         self.sites: list[tuple[int, int, str, list[int]]] = []
 
@@ -50,8 +54,24 @@ class BranchMonitor(Monitor):
         super().on_parse(module)
         self.module = module
         for f in defined_functions(module):
-            for pc, op, imm in instructions(module, f):
+            instrs = list(instructions(module, f))
+            for k, (pc, op, imm) in enumerate(instrs):
                 if op in (ops.BR_IF, ops.IF):
+                    nxt_pc, nxt_op, _ = instrs[k + 1]
+                    if not self.operand and nxt_op not in (ops.END, ops.LOOP):
+                        # Native counters only: executions of the branch, and of the next
+                        # instruction, which only the fall-through (br_if not taken) or the
+                        # entry into the then arm (if taken) reaches. (A next `end` or `loop`
+                        # may also be a branch target: those sites use the OperandProbe.)
+                        at, nxt = CountProbe(), CountProbe()
+                        self.instrument.insert(module, f, pc, at)
+                        self.instrument.insert(module, f, nxt_pc, nxt)
+                        if op == ops.BR_IF:
+                            get = (lambda a=at, n=nxt: [n.count, a.count - n.count])
+                        else:
+                            get = (lambda a=at, n=nxt: [a.count - n.count, n.count])
+                        self.sites.append((f, pc, ops.name(op), get))
+                        continue
                     counts = [0, 0]
                     cb = _cond_counter(counts)
                 elif op == ops.BR_TABLE:
@@ -60,11 +80,11 @@ class BranchMonitor(Monitor):
                 else:
                     continue
                 self.instrument.insert(module, f, pc, OperandProbe(cb))
-                self.sites.append((f, pc, ops.name(op), counts))
+                self.sites.append((f, pc, ops.name(op), (lambda c=counts: list(c))))
 
     def on_finish(self, report):
         m = self.module
-        rows = [(f, pc, name, list(c)) for f, pc, name, c in self.sites]
+        rows = [(f, pc, name, get()) for f, pc, name, get in self.sites]
         report.data["branches"] = [[func_ref(m, f), pc, name, c] for f, pc, name, c in rows]
         for f, pc, name, c in rows:
             report.csv_row("branch", func_ref(m, f), pc, name, "[" + " ".join(map(str, c)) + "]")

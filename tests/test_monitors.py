@@ -556,3 +556,14 @@ def test_hotness_vs_wasmtime_fuel_lindblad():
     predicted = charged + sum(p.count for p in ent.probes)
     assert fuel > 10 ** 8
     assert abs(fuel - predicted) <= 1e-5 * fuel, (fuel, predicted)
+
+
+@needs_instr
+def test_branches_native_counters_equal_operand_probes():
+    """The CountProbe pairs used for br_if/if give exactly the OperandProbe counts."""
+    a = cli("run", "--monitor", "branches", "--csv", "--output", "/dev/stderr", LINDBLAD, 1)
+    b = cli("run", "--monitor", "branches:operand", "--csv", "--output", "/dev/stderr", LINDBLAD, 1)
+    assert a.returncode == b.returncode == 0
+    rows = [r for r in a.stderr.splitlines() if r.startswith("branch,")]
+    assert len(rows) > 500 and sum(not r.endswith("[0 0]") for r in rows) > 100
+    assert a.stderr == b.stderr
