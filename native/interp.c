@@ -462,7 +462,7 @@ L_return: {
         opbase = fp + g_->num_locals; \
         for (wz_val *z_ = sp; z_ < opbase; z_++) *z_ = 0; \
         sp = opbase; \
-        func = g_; code = g_->code; ip = code; \
+        func = g_; code = g_->code; ip = code + g_->entry_ip; \
         if (UNLIKELY(g_->inst != inst)) { inst = g_->inst; MEMLOAD(); } \
         NEXT(); } while (0)
 
@@ -880,7 +880,7 @@ int wz_invoke(wz_thread *t, wz_func *f)
         return WZ_TRAP_STACK;
     }
     for (uint32_t i = f->num_params; i < f->num_locals; i++) t->stack[base + i] = 0;
-    return wz_enter(t, f, base, 0, base + f->num_locals);
+    return wz_enter(t, f, base, f->entry_ip, base + f->num_locals);
 }
 
 int wz_resume(wz_thread *t, wz_func *f, uint32_t ip, const wz_val *locals,

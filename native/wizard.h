@@ -48,6 +48,8 @@ typedef struct wz_func {
     uint32_t max_stack;       /* maximum operand stack height (from validation) */
     uint32_t index;           /* function index in its module's index space */
     uint32_t host_id;         /* host functions: key of the Python callable */
+    uint32_t entry_ip;        /* where calls start: 1 skips the OP_ENTRY word at ip 0 (no entry
+                               * probe: zero cost), 0 runs it (an entry probe sits there) */
     uint32_t *probe_ops;      /* NULL or code_len words: original opcode where a PROBE was written */
     uint64_t calls;           /* number of calls (tiering) */
     /* Native count probes (no Python call per firing). Both NULL = every OP_PROBE calls Python.

@@ -177,6 +177,7 @@ def _instantiate(inst: Instance, imports: list) -> None:
         p.index = nimp + d
         p.host_id = 0
         p.probe_ops = module.probe_ops_ptr(d)
+        p.entry_ip = 0 if d in getattr(module, "_entry_probed", ()) else 1  # skip OP_ENTRY
         if getattr(module, "_probe_counts", None) is not None:   # native count probes
             off = module._code_offsets[d]
             p.probe_counts = module._probe_counts + off

@@ -676,8 +676,22 @@ class Instrumentation:
             self._by_addr.pop(addr, None)
             self._runs[addr] = _no_run      # the interpreter may still be in this OP_PROBE
             self._sites.pop((module, site.func, site.pc), None)
+        if site.pc == 0:
+            self._set_entry(module, site.d, bool(probes))
         for fn in self._listeners:
             fn(module, site.func, site.pc)
+
+    def _set_entry(self, module, d: int, on: bool) -> None:
+        """Calls start at ip 1 (skipping OP_ENTRY, zero cost) unless an entry probe is there."""
+        probed = module.__dict__.setdefault("_entry_probed", set())
+        if on:
+            probed.add(d)
+        else:
+            probed.discard(d)
+        nimp = module.num_imported_funcs
+        for inst in self.engine._instances:
+            if inst is not None and inst.module is module:
+                inst.funcs[nimp + d]._ptr.entry_ip = 0 if on else 1
 
     def _update_global(self) -> None:
         g = self._globals
