@@ -15,7 +15,8 @@ JSON: the same rows.
 """
 from __future__ import annotations
 
-from wizardpy import CountProbe, Monitor, OperandProbe, defined_functions, func_ref, instructions
+from wizardpy import (CountProbe, Monitor, OperandProbe, block_ends, defined_functions, func_ref,
+                      instructions)
 from wizardpy import opcodes as ops
 
 
@@ -55,14 +56,19 @@ class BranchMonitor(Monitor):
         self.module = module
         for f in defined_functions(module):
             instrs = list(instructions(module, f))
+            ops_at = {pc: op for pc, op, _ in instrs}
+            # the `end` of a loop is never a branch target (branches go to the loop header)
+            loop_ends = {e for b, e in block_ends(module, f).items() if ops_at[b] == ops.LOOP}
             for k, (pc, op, imm) in enumerate(instrs):
                 if op in (ops.BR_IF, ops.IF):
                     nxt_pc, nxt_op, _ = instrs[k + 1]
-                    if not self.operand and nxt_op not in (ops.END, ops.LOOP):
+                    if not self.operand and (nxt_op not in (ops.END, ops.LOOP)
+                                             or nxt_pc in loop_ends):
                         # Native counters only: executions of the branch, and of the next
                         # instruction, which only the fall-through (br_if not taken) or the
-                        # entry into the then arm (if taken) reaches. (A next `end` or `loop`
-                        # may also be a branch target: those sites use the OperandProbe.)
+                        # entry into the then arm (if taken) reaches. (A next `loop`, or `end`
+                        # of a block/if/function, may also be a branch target: those sites use
+                        # the OperandProbe; the `end` of a loop is safe.)
                         at, nxt = CountProbe(), CountProbe()
                         self.instrument.insert(module, f, pc, at)
                         self.instrument.insert(module, f, nxt_pc, nxt)
