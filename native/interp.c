@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include "wizard.h"
 
 /* Implemented in Python (cffi `extern "Python+C"`), see wizardpy/native.py. */
@@ -109,6 +110,26 @@ static const wz_memory wz_no_memory = {0};
 static inline const wz_memory *mem0(const wz_instance *inst)
 {
     return (inst && inst->num_mems) ? inst->mems[0] : &wz_no_memory;
+}
+
+/* Limits mode, before one instruction: WZ_OK or the trap code (see wz_thread in wizard.h). */
+static int __attribute__((noinline)) wz_check_limits(wz_thread *t)
+{
+    if (UNLIKELY(--t->fuel < 0)) { t->fuel = 0; return WZ_TRAP_FUEL; }
+    if (UNLIKELY(__atomic_load_n(&t->interrupt, __ATOMIC_RELAXED))) {
+        __atomic_store_n(&t->interrupt, 0, __ATOMIC_RELAXED);
+        t->fuel++;                      /* the instruction did not run */
+        return WZ_TRAP_INTERRUPT;
+    }
+    if (t->deadline_ns && UNLIKELY((++t->limit_tick & 1023) == 0)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >= t->deadline_ns) {
+            t->fuel++;
+            return WZ_TRAP_TIMEOUT;
+        }
+    }
+    return WZ_OK;
 }
 
 /* Run from the innermost frame (frames[t->nframes-1], state in its ip/sp) until the frame
@@ -339,7 +360,7 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry)
     const wz_memory *mem = mem0(inst);
     register uint8_t *mbase WZ_REG("r14") = mem->base;
     uint64_t msize = mem->size;
-    const void *const *dt = t->global_probes ? gtable : table;
+    const void *const *dt = (t->global_probes | t->limits) ? gtable : table;
     int rc = WZ_OK;
 
 #define NEXT() goto *dt[*ip]
@@ -347,7 +368,7 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry)
 #define SYNC() do { frame->ip = (uint32_t)(ip - code); frame->sp = (uint32_t)(sp - stack); \
                     t->sp = frame->sp; t->nframes = (uint32_t)(frame - frames) + 1; } while (0)
 #define MEMLOAD() do { mem = mem0(inst); mbase = mem->base; msize = mem->size; } while (0)
-#define RELOAD_DT() (dt = t->global_probes ? gtable : table)
+#define RELOAD_DT() (dt = (t->global_probes | t->limits) ? gtable : table)
 
     NEXT();
 
@@ -357,6 +378,11 @@ L_ghook: {
     uint32_t gop = *ip;
     if (UNLIKELY(gop == OP_PROBE)) gop = func->probe_ops[ip - code];
     if (UNLIKELY(gop == OP_ENTRY)) goto *table[*ip];
+    if (t->limits) {                    /* resource limits mode (wizard.h) */
+        rc = wz_check_limits(t);
+        if (UNLIKELY(rc)) goto trap;
+        if (!t->global_probes) goto *table[*ip];
+    }
     t->global_count++;                  /* native global CountProbes */
     if (t->global_probes & 1) {         /* bit 0: some global probe needs Python */
         SYNC();

@@ -27,7 +27,10 @@ enum {
     WZ_TRAP_TABLE_OOB = 9,        /* "out of bounds table access" */
     WZ_TRAP_STACK = 10,           /* "call stack exhausted" */
     WZ_TRAP_HOST = 11,            /* a host function or probe raised: Python has the exception */
-    WZ_TRAP_NULL_REF = 12         /* "null reference" (reserved) */
+    WZ_TRAP_NULL_REF = 12,        /* "null reference" (reserved) */
+    WZ_TRAP_FUEL = 13,            /* "fuel exhausted" (limits mode: t->fuel ran out) */
+    WZ_TRAP_TIMEOUT = 14,         /* "timeout" (limits mode: t->deadline_ns passed) */
+    WZ_TRAP_INTERRUPT = 15        /* "interrupted" (limits mode: t->interrupt was set) */
 };
 
 enum { WZ_FUNC_WASM = 0, WZ_FUNC_HOST = 1 };
@@ -127,6 +130,17 @@ typedef struct wz_thread {
                                * instrumentation's fast key for the probe site) */
     void *user;               /* cffi handle (ffi.new_handle) of the Python owner that receives
                                * wz_host_call / wz_probe_fire: see wizardpy/native.py */
+    /* Resource limits (wizardpy/engine.py; zero cost while `limits` is 0). `limits` nonzero makes
+     * the interpreter dispatch through the hook table (like global probes): before every
+     * instruction it decrements `fuel` (trap WZ_TRAP_FUEL below 0), checks `interrupt` (set
+     * asynchronously, e.g. by another thread on Ctrl-C; trap WZ_TRAP_INTERRUPT, cleared when it
+     * traps) and, every 1024 instructions, CLOCK_MONOTONIC against `deadline_ns` (0 = none;
+     * trap WZ_TRAP_TIMEOUT). Compiled code must keep the same contract while `limits` is set. */
+    uint32_t limits;
+    uint32_t interrupt;       /* read with a relaxed atomic load by the interpreter */
+    int64_t fuel;             /* instructions left (limits mode) */
+    uint64_t deadline_ns;     /* CLOCK_MONOTONIC ns (Python's time.monotonic_ns()), 0 = none */
+    uint32_t limit_tick;      /* instruction counter for the periodic deadline check */
 } wz_thread;
 
 /* ---- memories and tables (runtime.c) ---- */

@@ -13,4 +13,24 @@ class EngineConfig:
     # Maximum number of nested Wasm frames; deeper recursion traps with "call stack exhausted".
     max_call_depth: int = 30000
     # Upper bound on any linear memory, in 64 KiB pages (65536 = the full 4 GiB of wasm32).
+    # memory.grow beyond it returns -1; a memory whose minimum exceeds it fails instantiation.
     max_memory_pages: int = 65536
+    # Deepest nesting of Python -> Wasm invocations (Wasm -> host -> Wasm re-entry). Every level
+    # costs native (C) stack in the cffi callback machinery (~2.3 KiB measured; an 8 MiB stack
+    # overflows near 3500 levels), so deeper re-entry traps "call stack exhausted" instead of
+    # crashing the process even when the Python recursion limit is raised.
+    max_nested_invokes: int = 1000
+    # Resource limits. Any of them switches the interpreter into "limits mode" (the global-hook
+    # dispatch table runs a native check before every instruction: roughly the cost of a global
+    # CountProbe); with none set execution is exactly as fast as without limit support.
+    # fuel: instruction budget of the engine (None = unlimited). Every executed Wasm instruction
+    #   costs 1 (function entry is not an instruction); running out traps "fuel exhausted".
+    #   The budget is shared by all calls until `engine.set_fuel(n)` sets it again.
+    fuel: int | None = None
+    # timeout: wall-clock seconds per outermost call from Python into Wasm (None = unlimited);
+    #   exceeding it traps "timeout" (checked every 1024 instructions; time spent inside host
+    #   functions counts but does not interrupt them).
+    timeout: float | None = None
+    # interruptible: limits mode even without fuel/timeout, so `engine.interrupt()` (from another
+    #   thread or a signal handler, e.g. the CLI's Ctrl-C) makes the running code trap "interrupted".
+    interruptible: bool = False

@@ -1,7 +1,7 @@
 """The Engine: configuration plus store (everything one execution world owns).
 
 An `Engine` owns
-- the configuration (`EngineConfig`: tier, stack sizes, memory cap),
+- the configuration (`EngineConfig`: tier, stack sizes, memory cap, resource limits),
 - the execution thread `wz_thread` (value stack + frame stack) shared by every invocation,
   including nested ones (Wasm -> host -> Wasm),
 - the canonical signature table: equal `FuncType`s get equal ids, so `call_indirect` compares
@@ -18,6 +18,7 @@ handle stored in `wz_thread.user`; if those raise, the exception is parked in
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable
 
 from .config import EngineConfig
@@ -29,12 +30,6 @@ from .values import from_raw, to_raw
 
 class Engine:
     """Configuration + store. `Engine()`, `Engine(EngineConfig(...))` or `Engine(tier="int")`."""
-
-    # Deepest nesting of Python -> Wasm invocations (Wasm -> host -> Wasm re-entry). Every level
-    # costs native (C) stack in the cffi callback machinery (~2.3 KiB measured; an 8 MiB stack
-    # overflows near 3500 levels), so deeper re-entry traps "call stack exhausted" instead of
-    # crashing the process even when the Python recursion limit is raised.
-    MAX_NESTED_INVOKES = 1000
 
     def __init__(self, config: EngineConfig | None = None, *, tier: str | None = None, **knobs):
         cfg = dataclasses.replace(config) if config is not None else EngineConfig()
@@ -56,7 +51,10 @@ class Engine:
         self._stack = self.thread.stack          # never reallocated
         self._stack_size = self.thread.stack_size
         self._wz_invoke = self.lib.wz_invoke
-        self._nesting = 0                        # live nested invocations (see MAX_NESTED_INVOKES)
+        self._nesting = 0                        # live nested invocations (config.max_nested_invokes)
+        self._max_nesting = cfg.max_nested_invokes
+        self._timeout_ns = 0                     # config.timeout in ns (0 = none)
+        self._fuel_set = 0                       # fuel given by the last set_fuel (fuel_consumed)
         self._handle = native.bind_thread(self.thread, self)  # keeps the cffi handle alive
         # an exception raised by a callback (host function / probe) while native code runs
         self.pending_exception: BaseException | None = None
@@ -68,6 +66,10 @@ class Engine:
         self._funcs: dict[int, object] = {}    # wz_func* address -> Func
         self._instances: list = []             # wz_instance.id -> Instance
         self._probe_handler: Callable[[object, int], int] | None = None
+        self._fuel: int | None = None
+        if cfg.timeout is not None:
+            self.set_timeout(cfg.timeout)
+        self.set_fuel(cfg.fuel)
 
     def __repr__(self) -> str:
         return f"<Engine tier={self.config.tier!r}>"
@@ -173,6 +175,68 @@ class Engine:
         frames = backtrace(self, t.frames, entry, max(entry, t.trap_nframes))
         raise Trap(trap_message(rc), frames)
 
+    # ------------------------------------------------------------------ resource limits
+    _FUEL_INFINITE = (1 << 63) - 1
+
+    @property
+    def limits_active(self) -> bool:
+        """True while any resource limit (fuel, timeout, interruptible) is in force: the
+        interpreter then runs in limits mode (`wz_thread.limits`). A tier that compiles code must
+        test this (or `thread.limits`) and keep the contract of wizard.h's wz_thread limits
+        fields: count fuel per instruction, honour `interrupt` and `deadline_ns`."""
+        return bool(self.thread.limits)
+
+    def _update_limits(self) -> None:
+        cfg = self.config
+        self.thread.limits = 1 if (self._fuel is not None or self._timeout_ns
+                                   or cfg.interruptible) else 0
+
+    def set_fuel(self, n: int | None) -> None:
+        """Give the engine an instruction budget of `n` (None: unlimited). Every executed Wasm
+        instruction costs 1; running out traps "fuel exhausted". Resets `fuel_consumed`."""
+        if n is not None:
+            n = int(n)
+            if n < 0:
+                raise ValueError(f"fuel must be >= 0, got {n}")
+            n = min(n, self._FUEL_INFINITE)
+        self._fuel = n
+        self._fuel_set = n or 0
+        self.thread.fuel = self._FUEL_INFINITE if n is None else n
+        self._update_limits()
+
+    @property
+    def fuel_remaining(self) -> int | None:
+        """Instructions left of the budget (None: unlimited)."""
+        return None if self._fuel is None else int(self.thread.fuel)
+
+    @property
+    def fuel_consumed(self) -> int:
+        """Instructions executed since the last `set_fuel(n)` (0 without a budget)."""
+        if self._fuel is None:
+            return 0
+        return self._fuel_set - int(self.thread.fuel)
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """Wall-clock limit per outermost call into Wasm (None: none); exceeding it traps
+        "timeout"."""
+        if seconds is not None and not seconds > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {seconds}")
+        self.config.timeout = seconds
+        self._timeout_ns = 0 if seconds is None else max(1, int(seconds * 1e9))
+        if not self._timeout_ns:
+            self.thread.deadline_ns = 0
+        self._update_limits()
+
+    def set_interruptible(self, on: bool = True) -> None:
+        """Limits mode without fuel/timeout so that `interrupt()` works."""
+        self.config.interruptible = bool(on)
+        self._update_limits()
+
+    def interrupt(self) -> None:
+        """Make the running Wasm code trap "interrupted" at its next instruction. Safe to call
+        from another thread or a signal handler; effective only while `limits_active`."""
+        self.thread.interrupt = 1
+
     # ------------------------------------------------------------------ execution
     def invoke(self, func_ptr, args: list[int], nresults: int) -> list[int]:
         """Run a Wasm function on the thread with raw u64 args; return raw results.
@@ -187,8 +251,10 @@ class Engine:
         for i, a in enumerate(args):
             stack[sp + i] = a
         entry = t.nframes
-        if self._nesting >= self.MAX_NESTED_INVOKES:
+        if self._nesting >= self._max_nesting:
             raise Trap(trap_message(WZ_TRAP_STACK), [])
+        if self._timeout_ns and not self._nesting:
+            t.deadline_ns = time.monotonic_ns() + self._timeout_ns
         self._nesting += 1
         try:
             rc = self._wz_invoke(t, func_ptr)

@@ -27,6 +27,9 @@ WZ_TRAP_TABLE_OOB = 9
 WZ_TRAP_STACK = 10
 WZ_TRAP_HOST = 11
 WZ_TRAP_NULL_REF = 12
+WZ_TRAP_FUEL = 13
+WZ_TRAP_TIMEOUT = 14
+WZ_TRAP_INTERRUPT = 15
 
 TRAP_MESSAGES = {
     WZ_TRAP_UNREACHABLE: "unreachable",
@@ -41,6 +44,9 @@ TRAP_MESSAGES = {
     WZ_TRAP_STACK: "call stack exhausted",
     WZ_TRAP_HOST: "host function raised",
     WZ_TRAP_NULL_REF: "null reference",
+    WZ_TRAP_FUEL: "fuel exhausted",
+    WZ_TRAP_TIMEOUT: "timeout",
+    WZ_TRAP_INTERRUPT: "interrupted",
 }
 
 
