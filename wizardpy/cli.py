@@ -10,8 +10,17 @@ Exit codes:
                a spec script with failures (`wast`)
     2          bad command-line usage (argparse)
     70         internal error of wizardpy (a bug: rerun with --debug for the traceback)
+    123        the program ran out of fuel (--fuel N: more than N instructions; trap "fuel exhausted")
+    124        the program exceeded --timeout SECONDS (trap "timeout"; as GNU timeout(1) does)
     130        interrupted (Ctrl-C)
-    134        the program trapped (as wasmtime does: 128 + SIGABRT)
+    134        the program trapped (as wasmtime does: 128 + SIGABRT), including "call stack
+               exhausted" (deeper than --max-call-depth)
+
+Resource limits (--fuel, --timeout, --max-memory, --max-call-depth) cost nothing when absent.
+--max-memory caps every linear memory: memory.grow beyond it returns -1, and a module whose
+initial memory exceeds it cannot be instantiated (exit 1). Ctrl-C: with --fuel or --timeout the
+running Wasm code is stopped cleanly (trap "interrupted", monitor reports still printed, exit 130);
+without them the process ends by SIGINT at once (exit 130 too).
 
 Every error is one line on stderr starting with `wizardpy: `; a trap prints its reason on one line
 followed by the Wasm backtrace (`  0: func "name" +pc`). Never a Python traceback unless --debug.
@@ -33,10 +42,14 @@ from pathlib import Path
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70
+EXIT_FUEL = 123
+EXIT_TIMEOUT = 124
 EXIT_INTERRUPT = 130
 EXIT_TRAP = 134
 
 PROG = "wizardpy"
+# traps of the resource limits that have an exit code of their own (the others: EXIT_TRAP)
+_TRAP_EXIT = {"fuel exhausted": EXIT_FUEL, "timeout": EXIT_TIMEOUT, "interrupted": EXIT_INTERRUPT}
 
 
 class CliError(Exception):
@@ -60,6 +73,62 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     """Options of every command that executes Wasm. Map new ones in engine_config_from_args."""
     p.add_argument("--tier", default=None, choices=("int", "jit", "tiered"),
                    help="execution tier: int (native interpreter; default), jit, tiered")
+    p.add_argument("--fuel", default=None, type=_nonneg_int, metavar="N",
+                   help="instruction budget: trap \"fuel exhausted\" (exit 123) after N instructions")
+    p.add_argument("--timeout", default=None, type=_pos_float, metavar="SECONDS",
+                   help="wall-clock limit of the run: trap \"timeout\" (exit 124)")
+    p.add_argument("--max-memory", default=None, type=parse_memory_size, metavar="SIZE",
+                   help="cap on any linear memory: bytes (65536, 16M, 1GiB) or pages (256p); "
+                        "memory.grow beyond it returns -1")
+    p.add_argument("--max-call-depth", default=None, type=_pos_int, metavar="N",
+                   help="maximum nesting of Wasm calls (default 30000); deeper traps "
+                        "\"call stack exhausted\"")
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        v = int(text.replace("_", ""), 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
+
+def _pos_int(text: str) -> int:
+    v = _nonneg_int(text)
+    if v == 0:
+        raise argparse.ArgumentTypeError("expected an integer > 0")
+    return v
+
+
+def _pos_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return v
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "kib": 1 << 10, "m": 1 << 20,
+               "mb": 1 << 20, "mib": 1 << 20, "g": 1 << 30, "gb": 1 << 30, "gib": 1 << 30}
+
+
+def parse_memory_size(text: str) -> int:
+    """--max-memory: `N` bytes (K/M/G, KiB/MiB/GiB: binary multiples) or `Np`/`Npages`
+    pages of 64 KiB. Returns pages (bytes rounded down to whole pages; at most 65536)."""
+    import re
+
+    m = re.fullmatch(r"\s*(\d+)\s*([a-zA-Z]*)\s*", text.replace("_", ""))
+    unit = m.group(2).lower() if m else None
+    if m is None or (unit not in _SIZE_UNITS and unit not in ("p", "page", "pages")):
+        raise argparse.ArgumentTypeError(
+            f"expected a size in bytes (e.g. 16M, 1GiB) or pages (e.g. 256p), got {text!r}")
+    n = int(m.group(1))
+    pages = n if unit in ("p", "page", "pages") else n * _SIZE_UNITS[unit] // 65536
+    return min(pages, 65536)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -131,6 +200,14 @@ def engine_config_from_args(args: argparse.Namespace):
     cfg = EngineConfig()
     if getattr(args, "tier", None):
         cfg.tier = args.tier
+    if getattr(args, "fuel", None) is not None:
+        cfg.fuel = args.fuel
+    if getattr(args, "timeout", None) is not None:
+        cfg.timeout = args.timeout
+    if getattr(args, "max_memory", None) is not None:
+        cfg.max_memory_pages = args.max_memory
+    if getattr(args, "max_call_depth", None) is not None:
+        cfg.max_call_depth = args.max_call_depth
     return cfg
 
 
@@ -198,7 +275,7 @@ def _wasi_config(args: argparse.Namespace, argv: list[str]):
 def instantiate(engine, module, path: str, wasi_config=None):
     """Instantiate with WASI defined (when given); LinkError → CliError; Trap propagates."""
     from . import Linker
-    from .errors import LinkError
+    from .errors import LinkError, Trap, WizardError
 
     linker = Linker(engine)
     if wasi_config is not None:
@@ -207,6 +284,10 @@ def instantiate(engine, module, path: str, wasi_config=None):
         return linker.instantiate(module)
     except LinkError as e:
         raise CliError(f"{path}: cannot link: {_one_line(e)}") from None
+    except Trap:
+        raise
+    except WizardError as e:     # e.g. an initial memory above --max-memory
+        raise CliError(f"{path}: cannot instantiate: {_one_line(e)}") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -329,13 +410,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     module = load_module(engine, path, data)
     session = _monitor_session(args, engine)
     if session is None:
-        return _run_program(args, engine, module, path, None)
+        with _interrupt_on_sigint(engine):
+            return _run_program(args, engine, module, path, None)
     if getattr(args, "lcov", None) and not module.has_source_info:
         raise CliError(f"--lcov: {path} has no usable DWARF line info (.debug_line); "
                        "build it with -g", EXIT_USAGE)
     session.parse(module)
     try:
-        code = _run_program(args, engine, module, path, session)
+        with _interrupt_on_sigint(engine):
+            code = _run_program(args, engine, module, path, session)
     except Trap:
         _emit_reports(session, args)     # the report up to the trap, then the trap message
         _write_lcov(session, args, module)
@@ -489,6 +572,62 @@ def _sigint_kills():
         signal.signal(signal.SIGINT, old)
 
 
+@contextlib.contextmanager
+def _interrupt_on_sigint(engine):
+    """With resource limits active (--fuel/--timeout) the interpreter checks the engine's
+    interrupt flag before every instruction, so Ctrl-C can stop Wasm cleanly: Python's own SIGINT
+    handler writes to a wakeup fd, a watcher thread (which runs while the main thread is inside
+    native code: cffi releases the GIL) calls `engine.interrupt()`, and the program traps
+    "interrupted" (reports are still printed). Without limits: `_sigint_kills` stays in force."""
+    if not engine.limits_active:
+        yield
+        return
+    import threading
+
+    try:
+        r, w = os.pipe()
+    except OSError:
+        yield
+        return
+    hit = []
+
+    def on_sigint(signum, frame):
+        hit.append(signum)
+        engine.interrupt()          # also covers a Ctrl-C that lands in Python code
+
+    try:
+        os.set_blocking(w, False)
+        old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        old = signal.signal(signal.SIGINT, on_sigint)
+    except (ValueError, OSError):   # not the main thread
+        os.close(r)
+        os.close(w)
+        yield
+        return
+
+    def watch():
+        while True:
+            try:
+                data = os.read(r, 64)
+            except OSError:
+                return
+            if not data:             # write end closed: the run is over
+                return
+            if signal.SIGINT in data:
+                engine.interrupt()
+
+    th = threading.Thread(target=watch, name="wizardpy-sigint", daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        signal.set_wakeup_fd(old_fd)
+        os.close(w)
+        th.join(1.0)
+        os.close(r)
+
+
 def format_backtrace(frames, head: int = 20, tail: int = 3) -> str:
     """`  i: func NAME +pc` per frame, innermost first; deep stacks elide the middle."""
     lines = [f"  {i}: func {name} +{pc}" for i, (_, name, pc) in enumerate(frames)]
@@ -525,7 +664,7 @@ def main(argv: list[str] | None = None) -> int:
         bt = format_backtrace(t.frames)
         if bt:
             print(bt, file=sys.stderr, flush=True)
-        return EXIT_TRAP
+        return _TRAP_EXIT.get(t.reason, EXIT_TRAP)
     except KeyboardInterrupt:
         return EXIT_INTERRUPT
     except BrokenPipeError:
