@@ -122,7 +122,8 @@ def test_calls_exact():
     }
 
 
-def test_calls_text_json_and_dot(tmp_path):
+def test_calls_text_json_and_dot(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a default `calls.dot` must never land in the checkout
     _, s, out = run_prog(["calls"], "json")
     data = json.loads(out)["calls"]
     assert data["direct_calls"] == fib_calls(6) - 1 + 1 + 10 + 3
