@@ -9,6 +9,9 @@ Exit codes:
     1          an error: missing/unreadable file, malformed or invalid module, unresolved import,
                a spec script with failures (`wast`)
     2          bad command-line usage (argparse)
+    3          a probe or monitor raised (`wizardpy: probe error: ...` names it, with the Wasm
+               location `"func" +pc` and the probe's Python traceback; the other monitors'
+               reports are still printed)
     70         internal error of wizardpy (a bug: rerun with --debug for the traceback)
     123        the program ran out of fuel (--fuel N: more than N instructions; trap "fuel exhausted")
     124        the program exceeded --timeout SECONDS (trap "timeout"; as GNU timeout(1) does)
@@ -42,6 +45,7 @@ from pathlib import Path
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70
+EXIT_PROBE = 3
 EXIT_FUEL = 123
 EXIT_TIMEOUT = 124
 EXIT_INTERRUPT = 130
@@ -287,6 +291,8 @@ def instantiate(engine, module, path: str, wasi_config=None):
     except Trap:
         raise
     except WizardError as e:     # e.g. an initial memory above --max-memory
+        if getattr(e, "probe_error", None) is not None:
+            raise                # a probe raised it (start function): reported as such
         raise CliError(f"{path}: cannot instantiate: {_one_line(e)}") from None
 
 
@@ -402,7 +408,7 @@ def _emit_reports(session, args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .errors import Trap
+    from .errors import ProbeError, Trap
 
     path = args.wasm
     data = read_file(path)
@@ -415,6 +421,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "lcov", None) and not module.has_source_info:
         raise CliError(f"--lcov: {path} has no usable DWARF line info (.debug_line); "
                        "build it with -g", EXIT_USAGE)
+    errors = _guard_monitors(session, ProbeError)
     session.parse(module)
     try:
         with _interrupt_on_sigint(engine):
@@ -422,10 +429,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     except Trap:
         _emit_reports(session, args)     # the report up to the trap, then the trap message
         _write_lcov(session, args, module)
+        _report_probe_errors(errors)
         raise
+    except Exception as e:               # a faulty probe: every monitor's report, then the error
+        pe = ProbeError.of(e)
+        if pe is None:
+            raise
+        _emit_reports(session, args)
+        _write_lcov(session, args, module)
+        _report_probe_errors(errors)
+        raise pe from e
     _emit_reports(session, args)
     _write_lcov(session, args, module)
+    if errors:
+        _report_probe_errors(errors)
+        return EXIT_PROBE
     return code
+
+
+def _guard_monitors(session, ProbeError) -> list:
+    """Wrap each monitor's hooks so that one faulty monitor neither stops the others nor hides
+    their reports: its exception becomes a ProbeError (monitor name, hook, traceback) collected
+    in the returned list, and its later hooks are skipped."""
+    errors: list = []
+    for m in session.monitors:
+        failed: list = []
+        for hook in ("on_parse", "on_instantiate", "on_finish"):
+            fn = getattr(m, hook)
+
+            def guarded(*a, _fn=fn, _hook=hook, _m=m, _failed=failed):
+                if _failed:
+                    return None
+                try:
+                    return _fn(*a)
+                except Exception as e:  # noqa: BLE001 - a user's monitor: report it, go on
+                    _failed.append(e)
+                    errors.append(ProbeError(getattr(_m, "name", type(_m).__name__), _hook, e,
+                                             kind="monitor"))
+                    return None
+            setattr(m, hook, guarded)
+    return errors
+
+
+def _report_probe_errors(errors: list) -> None:
+    for pe in errors:
+        _print_probe_error(pe)
+    errors.clear()
+
+
+def _print_probe_error(pe) -> None:
+    _err(f"probe error: {_one_line(pe)}")
+    print(pe.traceback.rstrip("\n"), file=sys.stderr, flush=True)
 
 
 def _run_program(args: argparse.Namespace, engine, module, path: str, session) -> int:
@@ -651,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:          # --help or a usage error (argparse printed it)
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     debug = getattr(args, "debug", False)
-    from .errors import Trap
+    from .errors import ProbeError, Trap
 
     try:
         with _sigint_kills() if getattr(args, "runs_wasm", False) else contextlib.nullcontext():
@@ -665,6 +719,9 @@ def main(argv: list[str] | None = None) -> int:
         if bt:
             print(bt, file=sys.stderr, flush=True)
         return _TRAP_EXIT.get(t.reason, EXIT_TRAP)
+    except ProbeError as pe:
+        _print_probe_error(pe)
+        return EXIT_PROBE
     except KeyboardInterrupt:
         return EXIT_INTERRUPT
     except BrokenPipeError:

@@ -63,3 +63,40 @@ class ExitStatus(WizardError):
     def __init__(self, code: int):
         self.code = code
         super().__init__(f"exit status {code}")
+
+
+class ProbeError(WizardError):
+    """A probe or a monitor raised an exception: which one, where, and its Python traceback.
+
+    The instrumentation attaches one to every exception a probe raises (`exc.probe_error`, see
+    `ProbeError.of`), while the exception itself still propagates unchanged out of the outermost
+    Wasm call (with a note naming the probe and location); the engine stays usable. The CLI
+    reports it as `wizardpy: probe error: ...` followed by the probe's traceback.
+
+    `who`: the probe (or monitor name); `where`: `"func" +pc` (or the monitor hook, e.g.
+    `on_finish`); `original`: the exception; `kind`: "probe", "global probe" or "monitor".
+    """
+
+    def __init__(self, who, where: str | None, original: BaseException, kind: str = "probe",
+                 tb=None):
+        self.who = who
+        self.where = where
+        self.original = original
+        self.kind = kind
+        self._tb = tb if tb is not None else original.__traceback__
+        at = f" at {where}" if where else ""
+        msg = str(original)
+        super().__init__(f"{kind} {who!r}{at} raised {type(original).__name__}"
+                         + (f": {msg}" if msg else ""))
+
+    @property
+    def traceback(self) -> str:
+        """The Python traceback of the probe/monitor code (from where it was caught inward)."""
+        import traceback
+
+        return "".join(traceback.format_exception(type(self.original), self.original, self._tb))
+
+    @staticmethod
+    def of(exc: BaseException) -> "ProbeError | None":
+        """The ProbeError attached to an exception a probe raised, or None."""
+        return getattr(exc, "probe_error", None)

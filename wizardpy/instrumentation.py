@@ -29,7 +29,7 @@ import bisect
 import itertools
 from typing import Callable
 
-from .errors import Trap, WizardError
+from .errors import ProbeError, Trap, WizardError
 from .traps import WZ_TRAP_HOST, pc_of
 from .values import from_raw, to_raw
 
@@ -823,8 +823,12 @@ class Instrumentation:
             if gloc is not None:
                 site, kind = gloc._s, "global probe"
             where = f"{site.module.func_name(site.func)} +{site.pc}"
+            if getattr(e, "probe_error", None) is not None:
+                return                  # an inner probe (nested call) raised it: keep that one
             if hasattr(e, "add_note"):
                 e.add_note(f"raised by {kind} {p!r} at {where}")
             e.wizard_probe = (p, where)
+            # structured report (name, location, the probe's own traceback): errors.ProbeError
+            e.probe_error = ProbeError(p, where, e, kind=kind, tb=e.__traceback__)
         except Exception:  # noqa: BLE001 - never mask the probe's own exception
             pass
