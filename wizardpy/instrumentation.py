@@ -401,8 +401,11 @@ class _Site:
         self.top_type = None
 
 
-def _no_run() -> int:
-    return 0
+def _no_run(_) -> None:
+    return None
+
+
+_NO_RUN = (_no_run, None)
 
 
 class ExitHandle:
@@ -434,7 +437,7 @@ class Instrumentation:
         self._listeners: list = []                    # tiers: fn(module, func, pc)
         self._stack = engine._stack
         self._gcount = None                           # uint64_t* to t->global_count
-        self._runs: dict[int, Callable] = {}          # address of the code word -> run()
+        self._runs: dict[int, tuple] = {}             # address of the code word -> (f, arg)
         self._gloc = _GlobalLoc(self)
         self._fire_fn = self._make_fire()
         if engine._probe_handler is None:
@@ -663,7 +666,7 @@ class Instrumentation:
             if py and site.top_type is None and any(isinstance(p, OperandProbe) for p in py):
                 types = self._types_at(module, site.func, site.pc)
                 site.top_type = types[-1] if types else None
-            site.run = self._make_run(site, py) if py else _no_run
+            site.run = self._make_run(site, py) if py else _NO_RUN
             python[w] = 1 if py else 0
             self._by_addr[addr] = site
             self._runs[addr] = site.run
@@ -674,7 +677,7 @@ class Instrumentation:
             python[w] = 0
             site.run = None
             self._by_addr.pop(addr, None)
-            self._runs[addr] = _no_run      # the interpreter may still be in this OP_PROBE
+            self._runs[addr] = _NO_RUN      # the interpreter may still be in this OP_PROBE
             self._sites.pop((module, site.func, site.pc), None)
         if site.pc == 0:
             self._set_entry(module, site.d, bool(probes))
@@ -702,8 +705,8 @@ class Instrumentation:
             fn(None, None, None)
 
     def _make_run(self, site: _Site, probes: tuple):
-        """The closure `_fire` runs for a site: iterates over this snapshot of its probes."""
-        action = self._action
+        """`(f, arg)` that `fire` calls as `f(arg)` for a site: iterates over this snapshot of
+        its probes; returns None or a ProbeAction. Single probes are called directly."""
         note = self._note
         if all(type(p) is OperandProbe for p in probes):
             cbs = tuple(p.callback for p in probes)
@@ -714,26 +717,16 @@ class Instrumentation:
             if ty in (0x7F, 0x7E) and len(cbs) == 1:       # i32 / i64: the common case
                 cb = cbs[0]
                 if ty == 0x7F:
-                    def run():
+                    def run(_):
                         v = stack[thread.sp - 1] & 0xFFFFFFFF
-                        try:
-                            cb(v - 0x100000000 if v & 0x80000000 else v)
-                        except BaseException as e:
-                            note(e, probes[0], site)
-                            raise
-                        return 0
+                        cb(v - 0x100000000 if v & 0x80000000 else v)
                 else:
-                    def run():
+                    def run(_):
                         v = stack[thread.sp - 1]
-                        try:
-                            cb(v - 0x10000000000000000 if v & 0x8000000000000000 else v)
-                        except BaseException as e:
-                            note(e, probes[0], site)
-                            raise
-                        return 0
-                return run
+                        cb(v - 0x10000000000000000 if v & 0x8000000000000000 else v)
+                return run, site
 
-            def run():
+            def run(_):
                 v = None if ty is None else from_raw(engine, ty, stack[thread.sp - 1])
                 p = None
                 try:
@@ -742,48 +735,44 @@ class Instrumentation:
                 except BaseException as e:
                     note(e, p, site)
                     raise
-                return 0
-            return run
+            return run, site
 
         loc = DynamicLoc(site)
         if len(probes) == 1:
-            p1 = probes[0]
-            fire1 = p1.fire
+            return probes[0].fire, loc           # no closure in between
 
-            def run():
-                try:
-                    r = fire1(loc)
-                except BaseException as e:
-                    note(e, p1, site)
-                    raise
-                return 0 if r is None else action(r, p1)
-            return run
-
-        def run():
+        def run(_):
             p = None
             try:
                 for p in probes:
                     r = p.fire(loc)
-                    if r is not None:
-                        rc = action(r, p)
-                        if rc:
-                            return rc
+                    if r is not None and type(r) is ProbeAction:
+                        return r
             except BaseException as e:
                 note(e, p, site)
                 raise
-            return 0
-        return run
+        return run, loc
 
     # ------------------------------------------------------------------ firing
     def _make_fire(self):
         """The function the native probe callback calls: `fire(t, global_)`."""
         runs = self._runs
         fire_global = self._fire_global
+        action = self._action
+        note = self._note
 
         def fire(t, g):
             if g:
                 return fire_global()
-            return runs[t.probe_site]()
+            f, a = runs[t.probe_site]
+            try:
+                r = f(a)
+            except BaseException as e:
+                note(e, None, a if type(a) is _Site else a._site)
+                raise
+            if r is None:
+                return 0
+            return action(r, f)
         return fire
 
     def _fire(self, t, g: int) -> int:
@@ -819,9 +808,14 @@ class Instrumentation:
         """Note the probe and its location on an exception a probe raised (it propagates out
         of the outermost call)."""
         try:
+            if hasattr(e, "wizard_probe"):
+                return                       # noted where it was raised (innermost probe)
             kind = "probe"
             if gloc is not None:
                 site, kind = gloc._s, "global probe"
+            if p is None:
+                py = [q for q in site.probes if not _count_only(q)]
+                p = py[0] if len(py) == 1 else py
             where = f"{site.module.func_name(site.func)} +{site.pc}"
             if getattr(e, "probe_error", None) is not None:
                 return                  # an inner probe (nested call) raised it: keep that one
