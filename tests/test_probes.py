@@ -473,3 +473,27 @@ def test_non_intrusive_memory_and_results(env):
     inst.exports["store"](16, 0x12345678)
     assert bytes(inst.exports["memory"].read(16, 4)) == bytes.fromhex("78563412")
     assert inst.exports["sum"](100) == 4950 and inst.exports["exits"](2) == 20
+
+
+def test_probe_may_call_wasm_reentrantly(env):
+    e, m = env
+    f_add, f_str = fidx(m, "add"), fidx(m, "straight")
+    inst = inst_of(e, m)
+    got, inner = [], CountProbe()
+    e.instrument.insert(m, f_str, 0, inner)
+    e.instrument.insert(m, f_add, pcs(m, f_add, I32_ADD)[0], FuncProbe(
+        lambda loc: got.append((inst.exports["straight"](), loc.frame.get_operand(0),
+                                loc.frame.depth))))
+    assert inst.exports["inc"](4) == 5
+    assert got == [(6, 1, 1)] and inner.count == 1
+
+    def bad(loc):
+        raise KeyError("inner")
+    e.instrument.insert(m, f_str, pcs(m, f_str, NOP)[0], FuncProbe(bad))
+    with pytest.raises(KeyError) as ei:
+        inst.exports["inc"](4)
+    notes = getattr(ei.value, "__notes__", [])
+    assert len(notes) == 1 and '"straight"' in notes[0]          # the innermost probe
+    e.instrument.remove(m, f_str, pcs(m, f_str, NOP)[0], e.instrument.probes_at(
+        m, f_str, pcs(m, f_str, NOP)[0])[0])
+    assert inst.exports["inc"](4) == 5                           # usable afterwards
