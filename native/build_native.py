@@ -49,9 +49,10 @@ def make_builder(root=""):
     fb.set_source(
         "wizardpy._native",
         '#include "wizard.h"\n',
-        sources=[os.path.join(root, "native", n) for n in ("interp.c", "runtime.c")],
+        sources=[os.path.join(root, "native", n) for n in ("interp.c", "runtime.c", "jit_support.c")],
         include_dirs=[os.path.join(root, "native")],
         depends=[os.path.join(root, "native", "wizard.h")],
+        libraries=["pthread"],
         extra_compile_args=CFLAGS,
     )
     return fb

@@ -468,6 +468,15 @@ L_return: {
         wz_func *g_ = (g); \
         g_->calls++; \
         wz_val *nfp_ = sp - g_->num_params; \
+        if (UNLIKELY(g_->jit_entry != NULL)) {  /* compiled callee (wizardpy/jit) */ \
+            uint32_t base_ = (uint32_t)(nfp_ - stack); \
+            SYNC(); \
+            rc = wz_jit_call(t, g_, base_); \
+            if (UNLIKELY(rc)) goto trap_callee; \
+            sp = stack + base_ + g_->num_results; \
+            MEMLOAD(); RELOAD_DT(); \
+            ip = code + (retip); NEXT(); \
+        } \
         if (UNLIKELY(g_->kind == WZ_FUNC_HOST)) { \
             uint32_t base_ = (uint32_t)(nfp_ - stack); \
             SYNC(); \
@@ -867,6 +876,10 @@ trap:
     frame->sp = (uint32_t)(sp - stack);
     t->trap_nframes = (uint32_t)(frame - frames) + 1;
     return rc;
+
+trap_callee:
+    /* a compiled callee trapped: frames were written (SYNC) and it set t->trap_nframes */
+    return rc;
 }
 
 /* Push the entry frame for a Wasm function whose locals start at t->stack[fp]. */
@@ -885,6 +898,11 @@ static int wz_enter(wz_thread *t, wz_func *f, uint32_t fp, uint32_t ip, uint32_t
     t->sp = entry_sp;
     t->nframes = entry_nframes;
     return rc;
+}
+
+int wz_interp_call(wz_thread *t, wz_func *f, uint32_t fp)
+{
+    return wz_enter(t, f, fp, f->entry_ip, fp + f->num_locals);
 }
 
 int wz_invoke(wz_thread *t, wz_func *f)
@@ -906,6 +924,15 @@ int wz_invoke(wz_thread *t, wz_func *f)
         return WZ_TRAP_STACK;
     }
     for (uint32_t i = f->num_params; i < f->num_locals; i++) t->stack[base + i] = 0;
+    t->jit_stack_limit = wz_jit_stack_limit();   /* compiled code recurses on this C stack */
+    if (f->jit_entry && !t->limits && !t->global_probes) {   /* compiled (wizardpy/jit): it pushes and pops its own frame */
+        uint32_t entry_nframes = t->nframes;
+        t->sp = base + f->num_locals;
+        int rc = ((int (*)(wz_thread *, wz_func *, uint32_t))f->jit_entry)(t, f, base);
+        t->sp = base;
+        t->nframes = entry_nframes;
+        return rc;
+    }
     return wz_enter(t, f, base, f->entry_ip, base + f->num_locals);
 }
 

@@ -62,6 +62,10 @@ typedef struct wz_func {
      *   counts and does not call wz_probe_fire (set it to 1 where a non-count probe sits). */
     uint64_t *probe_counts;
     uint8_t *probe_python;
+    /* JIT tier (wizardpy/jit): NULL, or the compiled code of this function,
+     * `int entry(wz_thread *t, wz_func *f, uint32_t fp)` (native/jit_support.c). Calls from
+     * either tier go there when it is set; the JIT clears it to invalidate (probes changed). */
+    void *jit_entry;
 } wz_func;
 
 /* A linear memory. `base` never moves: the whole maximum is reserved up front and pages are
@@ -141,6 +145,8 @@ typedef struct wz_thread {
     int64_t fuel;             /* instructions left (limits mode) */
     uint64_t deadline_ns;     /* CLOCK_MONOTONIC ns (Python's time.monotonic_ns()), 0 = none */
     uint32_t limit_tick;      /* instruction counter for the periodic deadline check */
+    uintptr_t jit_stack_limit; /* compiled code recurses on the C stack: a call whose C stack
+                               * address is below this traps WZ_TRAP_STACK (set by wz_invoke) */
 } wz_thread;
 
 /* ---- memories and tables (runtime.c) ---- */
@@ -165,5 +171,30 @@ int wz_invoke(wz_thread *t, wz_func *f);
  * deoptimization and tests of frame reconstruction. */
 int wz_resume(wz_thread *t, wz_func *f, uint32_t ip, const wz_val *locals,
               const wz_val *operands, uint32_t num_operands);
+
+/* ---- JIT tier support (jit_support.c): called by compiled code, see wizardpy/jit ---- */
+/* Call any function (compiled, interpreted or host) whose arguments are at t->stack[base..];
+ * results come back there. Checks the frame limit, the value stack and the C stack. 0 or a trap
+ * code (t->trap_nframes set by whoever trapped). The caller's frame is t->frames[t->nframes-1]. */
+int wz_jit_call(wz_thread *t, wz_func *g, uint32_t base);
+/* Run a Wasm function in the interpreter (frame pushed at t->nframes; locals already zeroed). */
+int wz_interp_call(wz_thread *t, wz_func *f, uint32_t fp);
+/* The C-stack address below which compiled code must not recurse on the calling thread. */
+uintptr_t wz_jit_stack_limit(void);
+int wz_jit_trap(wz_thread *t, uint32_t frame, uint32_t ip, int code);
+int wz_jit_probe(wz_thread *t, wz_func *f, uint32_t ip);
+uint32_t wz_jit_memory_grow(wz_func *f, uint32_t delta);
+int wz_jit_memory_init(wz_func *f, uint32_t seg, uint32_t d, uint32_t s, uint32_t n);
+int wz_jit_memory_copy(wz_func *f, uint32_t d, uint32_t s, uint32_t n);
+int wz_jit_memory_fill(wz_func *f, uint32_t d, uint32_t v, uint32_t n);
+int wz_jit_table_get(wz_func *f, uint32_t tab, uint32_t i, wz_val *out);
+int wz_jit_table_set(wz_func *f, uint32_t tab, uint32_t i, wz_val v);
+uint32_t wz_jit_table_size(wz_func *f, uint32_t tab);
+uint32_t wz_jit_table_grow(wz_func *f, uint32_t tab, wz_val init, uint32_t n);
+int wz_jit_table_fill(wz_func *f, uint32_t tab, uint32_t i, wz_val v, uint32_t n);
+int wz_jit_table_init(wz_func *f, uint32_t seg, uint32_t tab, uint32_t d, uint32_t s, uint32_t n);
+int wz_jit_table_copy(wz_func *f, uint32_t dtab, uint32_t stab, uint32_t d, uint32_t s, uint32_t n);
+void wz_jit_elem_drop(wz_func *f, uint32_t seg);
+void wz_jit_data_drop(wz_func *f, uint32_t seg);
 
 #endif

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 @dataclass
 class EngineConfig:
-    # Execution tier: "int" (native interpreter); "jit" and "tiered" come with the JIT.
+    # Execution tier: "int" (native interpreter), "jit" (every defined function compiled with
+    # LLVM at instantiation, wizardpy/jit) or "tiered" (interpreter first; a function is compiled
+    # once it has been called `jit_threshold` times, checked at calls from Python).
     tier: str = "int"
     # Value-stack slots (8 bytes each) per execution thread; locals and operands of all frames.
     value_stack_slots: int = 1 << 20
@@ -34,3 +36,13 @@ class EngineConfig:
     # interruptible: limits mode even without fuel/timeout, so `engine.interrupt()` (from another
     #   thread or a signal handler, e.g. the CLI's Ctrl-C) makes the running code trap "interrupted".
     interruptible: bool = False
+    # JIT (tiers "jit"/"tiered"). LLVM optimisation level 0..3 of the pass pipeline and of code
+    # generation (0: only SROA/mem2reg + CFG simplification, fastest compile; 2: the default -O2).
+    jit_opt_level: int = 2
+    # CPU to generate code for ("" = the host CPU with all its features).
+    jit_cpu: str = ""
+    # Keep the optimised LLVM IR of each compiled module (engine.jit.last_ir) for inspection.
+    jit_keep_ir: bool = False
+    # tier "tiered": calls (counted by both tiers in wz_func.calls) after which a module's
+    # functions are compiled.
+    jit_threshold: int = 1000

@@ -28,6 +28,9 @@ from .types import FuncType
 from .values import from_raw, to_raw
 
 
+TIERS = ("int", "jit", "tiered")
+
+
 class Engine:
     """Configuration + store. `Engine()`, `Engine(EngineConfig(...))` or `Engine(tier="int")`."""
 
@@ -39,6 +42,8 @@ class Engine:
             if not hasattr(cfg, k):
                 raise TypeError(f"unknown engine option {k!r}")
             setattr(cfg, k, v)
+        if cfg.tier not in TIERS:
+            raise ValueError(f"unknown tier {cfg.tier!r}: expected one of {', '.join(TIERS)}")
         self.config = cfg
         from . import native  # the cffi extension; imported here so `import wizardpy` never needs it
 
@@ -70,6 +75,12 @@ class Engine:
         if cfg.timeout is not None:
             self.set_timeout(cfg.timeout)
         self.set_fuel(cfg.fuel)
+        # the JIT tier (wizardpy/jit): compiled code is attached to wz_func.jit_entry
+        self.jit = None
+        if cfg.tier in ("jit", "tiered"):
+            from .jit import JIT
+
+            self.jit = JIT(self)
 
     def __repr__(self) -> str:
         return f"<Engine tier={self.config.tier!r}>"
@@ -94,6 +105,8 @@ class Engine:
 
     def register_func(self, func) -> None:
         self._funcs[func._addr] = func
+        if self.jit is not None and func._instance is not None and self.config.tier == "jit":
+            self.jit.attach(func)        # tier "jit": compiled at instantiation
 
     def register_instance(self, instance) -> int:
         self._instances.append(instance)
@@ -255,6 +268,9 @@ class Engine:
             raise Trap(trap_message(WZ_TRAP_STACK), [])
         if self._timeout_ns and not self._nesting:
             t.deadline_ns = time.monotonic_ns() + self._timeout_ns
+        jit = self.jit
+        if jit is not None and not self._nesting:
+            jit.before_invoke(func_ptr)   # recompile invalidated code; tier-up ("tiered")
         self._nesting += 1
         try:
             rc = self._wz_invoke(t, func_ptr)
@@ -306,6 +322,8 @@ class Engine:
             from .instrumentation import Instrumentation
 
             inst = self._instrument = Instrumentation(self)
+            if self.jit is not None:
+                self.jit.on_instrument(inst)
         return inst
 
     def set_probe_handler(self, handler: Callable[[object, int], int] | None) -> None:

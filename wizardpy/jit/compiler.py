@@ -1,0 +1,1067 @@
+"""Wasm function -> LLVM IR (llvmlite.ir), one pass over the validator's internal code.
+
+Input: the internal code of a function (docs/internal-code.md) as it is *now* in the module's
+code buffer, so a word patched to OP_PROBE compiles to a probe site (the original opcode comes
+from `probe_ops`). Branch targets, arities and heights are already resolved by the validator.
+
+Lowering
+- Locals live in allocas (promoted to SSA by mem2reg/SROA). The operand stack is a compile-time
+  stack of SSA values. At a branch target ("label") the whole operand stack is passed through
+  typed slot allocas, one per (height, type): every incoming edge stores, the label loads; mem2reg
+  turns that into phis (and removes the trivial ones). Code after an unconditional transfer is
+  skipped until a label that some reachable edge targets.
+- ABI: `i32 fn(wz_thread *t, wz_func *f, i32 fp)`; arguments are at t->stack[fp..] (locals
+  0..). The function pushes its wz_frame at t->frames[t->nframes] exactly like the interpreter,
+  writes results to t->stack[fp..], pops the frame and returns 0, or returns a trap code.
+- Traps: a shared cold block calls `wz_jit_trap(t, frame, ip, code)` (sets frames[frame].ip and
+  t->trap_nframes like the interpreter) and returns the code; a callee's nonzero status is
+  returned unchanged (status codes, never unwinding).
+- Before every call out (call, call_indirect, probe) the frame state is written out: the frame's
+  ip/sp, t->sp, all locals and operands to the value stack, so FrameAccessor and backtraces see
+  compiled frames exactly as interpreted ones. After a probe, locals and operands are reloaded
+  (a FrameWriter may have changed them).
+- Memory: base from the wz_memory (never moves), size reloaded after anything that can grow it;
+  every access checks `zext(addr) + offset + size <= mem.size` in 64-bit arithmetic.
+- Struct offsets come from cffi (`ffi.offsetof`) at compile time, never hard-coded.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ..types import EXTERNREF, F32, F64, FUNCREF, I32, I64
+
+OP_PROBE = 0x120
+OP_ENTRY = 0x121
+
+T_UNREACHABLE, T_MEM_OOB, T_DIV_ZERO, T_INT_OVERFLOW, T_INVALID_CONV = 1, 2, 3, 4, 5
+T_UNDEF_ELEM, T_UNINIT_ELEM, T_INDIRECT_SIG, T_TABLE_OOB, T_STACK = 6, 7, 8, 9, 10
+
+i1 = ir.IntType(1)
+i8 = ir.IntType(8)
+i16 = ir.IntType(16)
+i32 = ir.IntType(32)
+i64 = ir.IntType(64)
+f32 = ir.FloatType()
+f64 = ir.DoubleType()
+ptr = ir.PointerType()
+
+LLTYPE = {I32: i32, I64: i64, F32: f32, F64: f64, FUNCREF: i64, EXTERNREF: i64}
+
+FN_TYPE = ir.FunctionType(i32, [ptr, ptr, i32])
+
+# C helpers (native/jit_support.c): name -> (return type, argument types)
+HELPERS = {
+    "wz_jit_call": (i32, [ptr, ptr, i32]),
+    "wz_jit_trap": (i32, [ptr, i32, i32, i32]),
+    "wz_jit_probe": (i32, [ptr, ptr, i32]),
+    "wz_jit_memory_grow": (i32, [ptr, i32]),
+    "wz_jit_memory_init": (i32, [ptr, i32, i32, i32, i32]),
+    "wz_jit_memory_copy": (i32, [ptr, i32, i32, i32]),
+    "wz_jit_memory_fill": (i32, [ptr, i32, i32, i32]),
+    "wz_jit_table_get": (i32, [ptr, i32, i32, ptr]),
+    "wz_jit_table_set": (i32, [ptr, i32, i32, i64]),
+    "wz_jit_table_size": (i32, [ptr, i32]),
+    "wz_jit_table_grow": (i32, [ptr, i32, i64, i32]),
+    "wz_jit_table_fill": (i32, [ptr, i32, i32, i64, i32]),
+    "wz_jit_table_init": (i32, [ptr, i32, i32, i32, i32, i32]),
+    "wz_jit_table_copy": (i32, [ptr, i32, i32, i32, i32, i32]),
+    "wz_jit_elem_drop": (ir.VoidType(), [ptr, i32]),
+    "wz_jit_data_drop": (ir.VoidType(), [ptr, i32]),
+}
+
+# immediates per opcode (words after the opcode word); br_table is variable
+_IMM = {0x04: 1, 0x05: 1, 0x0C: 3, 0x0D: 3, 0x0F: 1, 0x10: 1, 0x11: 2,
+        0x20: 1, 0x21: 1, 0x22: 1, 0x23: 1, 0x24: 1, 0x25: 1, 0x26: 1,
+        0x41: 1, 0x42: 2, 0x43: 1, 0x44: 2, 0xD2: 1,
+        0x108: 1, 0x109: 1, 0x10C: 2, 0x10D: 1, 0x10E: 2, 0x10F: 1, 0x110: 1, 0x111: 1}
+for _op in range(0x28, 0x3F):
+    _IMM[_op] = 1
+
+
+def instr_len(op: int, words, ip: int) -> int:
+    if op == 0x0E:
+        return 2 + 3 * (words[ip + 1] + 1)
+    return 1 + _IMM.get(op, 0)
+
+
+class Layout:
+    """Byte offsets of the native structures (from cffi, never hard-coded)."""
+
+    def __init__(self, ffi):
+        o = ffi.offsetof
+        self.t_stack = o("wz_thread", "stack")
+        self.t_sp = o("wz_thread", "sp")
+        self.t_frames = o("wz_thread", "frames")
+        self.t_nframes = o("wz_thread", "nframes")
+        self.fr_size = ffi.sizeof("wz_frame")
+        self.fr_func = o("wz_frame", "func")
+        self.fr_ip = o("wz_frame", "ip")
+        self.fr_fp = o("wz_frame", "fp")
+        self.fr_sp = o("wz_frame", "sp")
+        self.fr_ret_ip = o("wz_frame", "ret_ip")
+        self.fr_serial = o("wz_frame", "serial")
+        self.f_inst = o("wz_func", "inst")
+        self.f_sig = o("wz_func", "sig")
+        self.i_funcs = o("wz_instance", "funcs")
+        self.i_tables = o("wz_instance", "tables")
+        self.i_mems = o("wz_instance", "mems")
+        self.i_globals = o("wz_instance", "globals")
+        self.m_base = o("wz_memory", "base")
+        self.m_size = o("wz_memory", "size")
+        self.g_value = o("wz_global", "value")
+        self.tb_elems = o("wz_table", "elems")
+        self.tb_size = o("wz_table", "size")
+        assert ffi.sizeof("wz_val") == 8 and ffi.sizeof("void *") == 8
+
+
+class _Label:
+    __slots__ = ("bb", "types")
+
+    def __init__(self, bb):
+        self.bb = bb
+        self.types = None      # wasm types of the operand stack at the label (None: no edge yet)
+
+
+class ModuleCompiler:
+    """Builds one LLVM module holding the compiled functions of one Wasm module."""
+
+    def __init__(self, module, layout: Layout, engine, name: str):
+        self.wmod = module
+        self.defn = module.defn
+        self.L = layout
+        self.engine = engine
+        self.ffi = engine.ffi
+        self.llmod = ir.Module(name=name)
+        self.helpers = {}
+        for hname, (rt, args) in HELPERS.items():
+            fn = ir.Function(self.llmod, ir.FunctionType(rt, args), hname)
+            fn.attributes.add("nounwind")
+            self.helpers[hname] = fn
+        self.intrinsics = {}
+        self.invariant = self.llmod.add_metadata([])
+        self.cold = None
+
+    def intrinsic(self, name, rt, args):
+        fn = self.intrinsics.get(name)
+        if fn is None:
+            fn = ir.Function(self.llmod, ir.FunctionType(rt, args), name)
+            self.intrinsics[name] = fn
+        return fn
+
+    def symbol(self, d: int) -> str:
+        return f"wasm_f{self.defn.num_imported_funcs + d}"
+
+    def compile(self, defined: list[int]) -> dict[int, str]:
+        out = {}
+        for d in defined:
+            FunctionCompiler(self, d).compile()
+            out[d] = self.symbol(d)
+        return out
+
+
+class FunctionCompiler:
+    def __init__(self, mc: ModuleCompiler, d: int):
+        self.mc = mc
+        self.L = mc.L
+        self.d = d
+        wmod = mc.wmod
+        self.fc = fc = wmod.codes[d]
+        n = len(fc.code)
+        ffi = mc.ffi
+        self.words = ffi.unpack(wmod.code_ptr(d), n)
+        self.probe_ops = ffi.unpack(wmod.probe_ops_ptr(d), n)
+        self.nl = fc.num_locals
+        self.local_types = list(fc.local_types)
+        self.fn = ir.Function(mc.llmod, FN_TYPE, mc.symbol(d))
+        self.fn.attributes.add("nounwind")
+        self.has_mem = bool(mc.defn.all_memories())
+
+    # ------------------------------------------------------------------ small helpers
+    def fld(self, base, off, ty, invariant=False, name=""):
+        b = self.b
+        p = b.gep(base, [ir.Constant(i64, off)], source_etype=i8, inbounds=True) if off else base
+        v = b.load(p, typ=ty, name=name)
+        if invariant:
+            v.set_metadata("invariant.load", self.mc.invariant)
+        return v
+
+    def store_fld(self, base, off, ty, val):
+        b = self.b
+        p = b.gep(base, [ir.Constant(i64, off)], source_etype=i8, inbounds=True) if off else base
+        b.store(val, p)
+
+    def slot_ptr(self, index):
+        """Pointer to value-stack slot fp + index (index: i32 value or int)."""
+        if isinstance(index, int):
+            index = ir.Constant(i64, index)
+        else:
+            index = self.b.zext(index, i64)
+        return self.b.gep(self.lp, [index], source_etype=i64, inbounds=True)
+
+    def to_bits(self, v, wt):
+        b = self.b
+        if wt == I32:
+            return b.zext(v, i64)
+        if wt == F32:
+            return b.zext(b.bitcast(v, i32), i64)
+        if wt == F64:
+            return b.bitcast(v, i64)
+        return v
+
+    def from_bits(self, v, wt):
+        b = self.b
+        if wt == I32:
+            return b.trunc(v, i32)
+        if wt == F32:
+            return b.bitcast(b.trunc(v, i32), f32)
+        if wt == F64:
+            return b.bitcast(v, f64)
+        return v
+
+    def c32(self, v):
+        return ir.Constant(i32, v & 0xFFFFFFFF)
+
+    def c64(self, v):
+        return ir.Constant(i64, v & 0xFFFFFFFFFFFFFFFF)
+
+    def push(self, v, wt):
+        self.vs.append((v, wt))
+
+    def pop(self):
+        return self.vs.pop()[0]
+
+    # ------------------------------------------------------------------ traps
+    def trap_if(self, cond, code, ip):
+        """Branch to the trap block when `cond` (i1) holds."""
+        b = self.b
+        cont = self.fn.append_basic_block()
+        tb = self.trap_bb
+        self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
+        self.trap_phi_code.add_incoming(self.c32(code), b.block)
+        br = b.cbranch(cond, tb, cont)
+        br.set_weights([1, 1000])
+        b.position_at_end(cont)
+
+    def trap(self, code, ip):
+        b = self.b
+        self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
+        self.trap_phi_code.add_incoming(self.c32(code), b.block)
+        b.branch(self.trap_bb)
+
+    def check_rc(self, rc):
+        b = self.b
+        cont = self.fn.append_basic_block()
+        fail = b.icmp_unsigned("!=", rc, self.c32(0))
+        self.rc_phi.add_incoming(rc, b.block)
+        br = b.cbranch(fail, self.rc_bb, cont)
+        br.set_weights([1, 1000])
+        b.position_at_end(cont)
+
+    def check_rc_at(self, rc, ip):
+        """A helper returned a trap code (not yet recorded): trap at ip."""
+        b = self.b
+        cont = self.fn.append_basic_block()
+        fail = b.icmp_unsigned("!=", rc, self.c32(0))
+        self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
+        self.trap_phi_code.add_incoming(rc, b.block)
+        br = b.cbranch(fail, self.trap_bb, cont)
+        br.set_weights([1, 1000])
+        b.position_at_end(cont)
+
+    # ------------------------------------------------------------------ frame state
+    def write_out(self, ip, height):
+        """Write the frame state (ip, sp, locals, operands[0:height]) to the native stacks."""
+        b = self.b
+        L = self.L
+        for i, wt in enumerate(self.local_types):
+            b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt), self.slot_ptr(i))
+        for h in range(height):
+            v, wt = self.vs[h]
+            b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h))
+        sp = b.add(self.fp, self.c32(self.nl + height))
+        self.store_fld(self.frame, L.fr_ip, i32, self.c32(ip))
+        self.store_fld(self.frame, L.fr_sp, i32, sp)
+        self.store_fld(self.t, L.t_sp, i32, sp)
+
+    def reload_state(self, height):
+        b = self.b
+        for i, wt in enumerate(self.local_types):
+            b.store(self.from_bits(b.load(self.slot_ptr(i), typ=i64), wt), self.locals[i])
+        for h in range(height):
+            _, wt = self.vs[h]
+            self.vs[h] = (self.from_bits(b.load(self.slot_ptr(self.nl + h), typ=i64), wt), wt)
+
+    def reload_msize(self):
+        if self.has_mem:
+            self.b.store(self.fld(self.mem, self.L.m_size, i64), self.msize)
+
+    def probe(self, ip):
+        b = self.b
+        h = len(self.vs)
+        self.write_out(ip, h)
+        rc = b.call(self.mc.helpers["wz_jit_probe"], [self.t, self.f, self.c32(ip)])
+        self.check_rc_at(rc, ip)
+        self.reload_state(h)
+        self.reload_msize()
+
+    # ------------------------------------------------------------------ labels
+    def label(self, ip):
+        lab = self.labels.get(ip)
+        if lab is None:
+            lab = self.labels[ip] = _Label(self.fn.append_basic_block(f"L{ip}"))
+        return lab
+
+    def slot(self, h, wt):
+        key = (h, LLTYPE[wt])
+        a = self.slots.get(key)
+        if a is None:
+            with self.b.goto_block(self.entry_bb):
+                self.b.position_at_start(self.entry_bb)
+                a = self.b.alloca(LLTYPE[wt])
+            self.slots[key] = a
+        return a
+
+    def edge_to(self, ip, stack):
+        """Store `stack` (list of (value, wt)) into the label's slots; the caller branches."""
+        lab = self.label(ip)
+        types = [wt for _, wt in stack]
+        if lab.types is None:
+            lab.types = types
+        for h, (v, wt) in enumerate(stack):
+            self.b.store(v, self.slot(h, wt))
+        return lab.bb
+
+    def branch_stack(self, arity, height):
+        vs = self.vs
+        base = vs[:height]
+        return base + (vs[len(vs) - arity:] if arity else [])
+
+    def enter_label(self, lab):
+        b = self.b
+        b.position_at_end(lab.bb)
+        self.vs = [(b.load(self.slot(h, wt), typ=LLTYPE[wt]), wt) for h, wt in enumerate(lab.types)]
+        self.reachable = True
+
+    # ------------------------------------------------------------------ the function
+    def compile(self):
+        fc = self.fc
+        L = self.L
+        fn = self.fn
+        words = self.words
+        self.entry_bb = fn.append_basic_block("entry")
+        b = self.b = ir.IRBuilder(self.entry_bb)
+        self.t, self.f, self.fp = fn.args
+        self.labels: dict[int, _Label] = {}
+        self.slots = {}
+        # the frame
+        self.stack = self.fld(self.t, L.t_stack, ptr, invariant=True)
+        self.lp = b.gep(self.stack, [b.zext(self.fp, i64)], source_etype=i64, inbounds=True)
+        frames = self.fld(self.t, L.t_frames, ptr, invariant=True)
+        self.fidx = self.fld(self.t, L.t_nframes, i32)
+        self.frame = b.gep(frames, [b.mul(b.zext(self.fidx, i64), self.c64(L.fr_size))],
+                           source_etype=i8, inbounds=True)
+        self.store_fld(self.frame, L.fr_func, ptr, self.f)
+        self.store_fld(self.frame, L.fr_ip, i32, self.c32(0))
+        self.store_fld(self.frame, L.fr_fp, i32, self.fp)
+        self.store_fld(self.frame, L.fr_sp, i32, b.add(self.fp, self.c32(self.nl)))
+        self.store_fld(self.frame, L.fr_ret_ip, i32, self.c32(0))
+        self.store_fld(self.frame, L.fr_serial, i64, self.c64(0))
+        self.store_fld(self.t, L.t_nframes, i32, b.add(self.fidx, self.c32(1)))
+        self.inst = self.fld(self.f, L.f_inst, ptr, invariant=True)
+        if self.has_mem:
+            mems = self.fld(self.inst, L.i_mems, ptr, invariant=True)
+            self.mem = self.fld(mems, 0, ptr, invariant=True)
+            self.mbase = self.fld(self.mem, L.m_base, ptr, invariant=True)
+            self.msize = b.alloca(i64)
+            b.store(self.fld(self.mem, L.m_size, i64), self.msize)
+        # locals
+        self.locals = []
+        for i, wt in enumerate(self.local_types):
+            a = b.alloca(LLTYPE[wt])
+            self.locals.append(a)
+        for i, wt in enumerate(self.local_types):
+            if i < fc.num_params:
+                v = self.from_bits(b.load(self.slot_ptr(i), typ=i64), wt)
+            else:
+                v = ir.Constant(LLTYPE[wt], 0)
+            b.store(v, self.locals[i])
+        # shared exits
+        self.trap_bb = fn.append_basic_block("trap")
+        with b.goto_block(self.trap_bb):
+            self.trap_phi_ip = b.phi(i32)
+            self.trap_phi_code = b.phi(i32)
+            r = b.call(self.mc.helpers["wz_jit_trap"],
+                       [self.t, self.fidx, self.trap_phi_ip, self.trap_phi_code])
+            b.ret(r)
+        self.rc_bb = fn.append_basic_block("callee_trap")
+        with b.goto_block(self.rc_bb):
+            self.rc_phi = b.phi(i32)
+            b.ret(self.rc_phi)
+        body = fn.append_basic_block("body")
+        b.branch(body)
+        b.position_at_end(body)
+
+        self.vs = []
+        self.reachable = True
+        if words[0] == OP_PROBE:              # function-entry probe
+            self.probe(0)
+        # every branch target
+        ips = sorted(fc.pc_of_ip)
+        for k, ip in enumerate(ips):
+            op = words[ip]
+            probed = op == OP_PROBE
+            if probed:
+                op = self.probe_ops[ip]
+            self.targets_of(op, ip)
+        for ip in ips:
+            op = words[ip]
+            probed = op == OP_PROBE
+            if probed:
+                op = self.probe_ops[ip]
+            lab = self.labels.get(ip)
+            if lab is not None:
+                if self.reachable:
+                    b.branch(self.edge_to(ip, self.vs))
+                if lab.types is not None:
+                    self.enter_label(lab)
+                else:
+                    self.reachable = False
+            if not self.reachable:
+                continue
+            if probed:
+                self.probe(ip)
+            self.instr(op, ip)
+        if self.reachable:   # cannot happen: the last instruction is the final end (return)
+            b.unreachable()
+        # unused shared blocks still need valid terminators/phis
+        if not self.trap_phi_ip.incomings:
+            fn.blocks.remove(self.trap_bb)
+        if not self.rc_phi.incomings:
+            fn.blocks.remove(self.rc_bb)
+        # labels created for targets but never reached
+        for lab in self.labels.values():
+            if not lab.bb.is_terminated:
+                with b.goto_block(lab.bb):
+                    b.unreachable()
+
+    def targets_of(self, op, ip):
+        w = self.words
+        if op in (0x0C, 0x0D):
+            self.label(w[ip + 1])
+        elif op == 0x0E:
+            n = w[ip + 1]
+            for k in range(n + 1):
+                self.label(w[ip + 2 + 3 * k])
+        elif op in (0x04, 0x05):
+            self.label(w[ip + 1])
+
+    # ------------------------------------------------------------------ instructions
+    def instr(self, op, ip):
+        b = self.b
+        w = self.words
+        h = _HANDLERS.get(op)
+        if h is not None:
+            h(self, ip)
+            return
+        if op in _SIMPLE:
+            _SIMPLE[op](self)
+            return
+        raise NotImplementedError(f"jit: opcode 0x{op:x}")
+
+    # control
+    def i_unreachable(self, ip):
+        self.trap(T_UNREACHABLE, ip)
+        self.reachable = False
+
+    def i_nop(self, ip):
+        pass
+
+    def i_if(self, ip):
+        b = self.b
+        c = self.pop()
+        then = self.fn.append_basic_block()
+        edge = self.fn.append_basic_block()
+        b.cbranch(b.icmp_unsigned("!=", c, self.c32(0)), then, edge)
+        b.position_at_end(edge)
+        b.branch(self.edge_to(self.words[ip + 1], self.vs))
+        b.position_at_end(then)
+
+    def i_else(self, ip):
+        self.b.branch(self.edge_to(self.words[ip + 1], self.vs))
+        self.reachable = False
+
+    def i_br(self, ip):
+        w = self.words
+        self.b.branch(self.edge_to(w[ip + 1], self.branch_stack(w[ip + 2], w[ip + 3])))
+        self.reachable = False
+
+    def i_br_if(self, ip):
+        b = self.b
+        w = self.words
+        c = self.pop()
+        edge = self.fn.append_basic_block()
+        cont = self.fn.append_basic_block()
+        b.cbranch(b.icmp_unsigned("!=", c, self.c32(0)), edge, cont)
+        b.position_at_end(edge)
+        b.branch(self.edge_to(w[ip + 1], self.branch_stack(w[ip + 2], w[ip + 3])))
+        b.position_at_end(cont)
+
+    def i_br_table(self, ip):
+        b = self.b
+        w = self.words
+        n = w[ip + 1]
+        idx = self.pop()
+        edges = {}
+        blocks = []
+        for k in range(n + 1):
+            key = tuple(w[ip + 2 + 3 * k: ip + 5 + 3 * k])
+            e = edges.get(key)
+            if e is None:
+                e = edges[key] = self.fn.append_basic_block()
+                with b.goto_block(e):
+                    b.branch(self.edge_to(key[0], self.branch_stack(key[1], key[2])))
+            blocks.append(e)
+        sw = b.switch(idx, blocks[n])
+        for k in range(n):
+            if blocks[k] is not blocks[n]:
+                sw.add_case(self.c32(k), blocks[k])
+        self.reachable = False
+
+    def i_return(self, ip):
+        b = self.b
+        n = self.words[ip + 1]
+        vals = self.vs[len(self.vs) - n:] if n else []
+        for i, (v, wt) in enumerate(vals):
+            b.store(self.to_bits(v, wt), self.slot_ptr(i))
+        self.store_fld(self.t, self.L.t_nframes, i32, self.fidx)
+        b.ret(self.c32(0))
+        self.reachable = False
+
+    def do_call(self, ip, g, ftype):
+        """Call wz_func* `g` (any kind) of type `ftype` with its arguments on the stack."""
+        b = self.b
+        np_ = len(ftype.params)
+        h = len(self.vs)
+        self.write_out(ip, h)
+        base_h = h - np_
+        base = b.add(self.fp, self.c32(self.nl + base_h))
+        rc = b.call(self.mc.helpers["wz_jit_call"], [self.t, g, base])
+        self.check_rc(rc)
+        del self.vs[base_h:]
+        for i, wt in enumerate(ftype.results):
+            v = b.load(self.slot_ptr(self.nl + base_h + i), typ=i64)
+            self.push(self.from_bits(v, wt), wt)
+        self.reload_msize()
+
+    def i_call(self, ip):
+        idx = self.words[ip + 1]
+        funcs = self.fld(self.inst, self.L.i_funcs, ptr, invariant=True)
+        g = self.fld(funcs, 8 * idx, ptr, invariant=True)
+        self.do_call(ip, g, self.mc.defn.func_type(idx))
+
+    def i_call_indirect(self, ip):
+        b = self.b
+        L = self.L
+        ti, tab = self.words[ip + 1], self.words[ip + 2]
+        ftype = self.mc.defn.types[ti]
+        sig = self.mc.engine.sig_id(ftype)
+        i = self.pop()
+        tables = self.fld(self.inst, L.i_tables, ptr, invariant=True)
+        tp = self.fld(tables, 8 * tab, ptr, invariant=True)
+        size = self.fld(tp, L.tb_size, i32)
+        self.trap_if(b.icmp_unsigned(">=", i, size), T_UNDEF_ELEM, ip)
+        elems = self.fld(tp, L.tb_elems, ptr)
+        gv = b.load(b.gep(elems, [b.zext(i, i64)], source_etype=i64, inbounds=True), typ=i64)
+        self.trap_if(b.icmp_unsigned("==", gv, self.c64(0)), T_UNINIT_ELEM, ip)
+        g = b.inttoptr(gv, ptr)
+        gsig = self.fld(g, L.f_sig, i32)
+        self.trap_if(b.icmp_unsigned("!=", gsig, self.c32(sig)), T_INDIRECT_SIG, ip)
+        self.do_call(ip, g, ftype)
+
+    # parametric / variables
+    def i_drop(self, ip):
+        self.vs.pop()
+
+    def i_select(self, ip):
+        b = self.b
+        c = self.pop()
+        bv = self.pop()
+        av, wt = self.vs.pop()
+        self.push(b.select(b.icmp_unsigned("!=", c, self.c32(0)), av, bv), wt)
+
+    def i_local_get(self, ip):
+        x = self.words[ip + 1]
+        wt = self.local_types[x]
+        self.push(self.b.load(self.locals[x], typ=LLTYPE[wt]), wt)
+
+    def i_local_set(self, ip):
+        self.b.store(self.pop(), self.locals[self.words[ip + 1]])
+
+    def i_local_tee(self, ip):
+        self.b.store(self.vs[-1][0], self.locals[self.words[ip + 1]])
+
+    def global_ptr(self, x):
+        gl = self.fld(self.inst, self.L.i_globals, ptr, invariant=True)
+        gp = self.fld(gl, 8 * x, ptr, invariant=True)
+        if self.L.g_value:
+            gp = self.b.gep(gp, [self.c64(self.L.g_value)], source_etype=i8, inbounds=True)
+        return gp
+
+    def i_global_get(self, ip):
+        x = self.words[ip + 1]
+        gt = self.mc.defn.all_globals()[x]
+        wt = gt.valtype
+        v = self.b.load(self.global_ptr(x), typ=LLTYPE[wt])
+        self.push(v, wt)
+
+    def i_global_set(self, ip):
+        self.b.store(self.pop(), self.global_ptr(self.words[ip + 1]))
+
+    def i_table_get(self, ip):
+        b = self.b
+        tab = self.words[ip + 1]
+        i = self.pop()
+        out = self.tmp64()
+        rc = b.call(self.mc.helpers["wz_jit_table_get"], [self.f, self.c32(tab), i, out])
+        self.check_rc_at(rc, ip)
+        self.push(b.load(out, typ=i64), self.mc.defn.all_tables()[tab].elem_type)
+
+    def tmp64(self):
+        a = getattr(self, "_tmp", None)
+        if a is None:
+            with self.b.goto_block(self.entry_bb):
+                self.b.position_at_start(self.entry_bb)
+                a = self._tmp = self.b.alloca(i64)
+        return a
+
+    def i_table_set(self, ip):
+        b = self.b
+        tab = self.words[ip + 1]
+        v = self.pop()
+        i = self.pop()
+        rc = b.call(self.mc.helpers["wz_jit_table_set"], [self.f, self.c32(tab), i, v])
+        self.check_rc_at(rc, ip)
+
+    # memory
+    def addr(self, ip, size):
+        b = self.b
+        a = self.pop()
+        ea = b.add(b.zext(a, i64), self.c64(self.words[ip + 1] + size))
+        ms = b.load(self.msize, typ=i64)
+        self.trap_if(b.icmp_unsigned(">", ea, ms), T_MEM_OOB, ip)
+        ea = b.sub(ea, self.c64(size))
+        return b.gep(self.mbase, [ea], source_etype=i8, inbounds=True)
+
+    def load(self, ip, ty, size, wt, ext=None, signed=False):
+        b = self.b
+        p = self.addr(ip, size)
+        v = b.load(p, typ=ty, align=1)
+        if ext is not None:
+            v = b.sext(v, ext) if signed else b.zext(v, ext)
+        self.push(v, wt)
+
+    def store(self, ip, size, trunc=None):
+        b = self.b
+        v = self.pop()
+        p = self.addr(ip, size)
+        if trunc is not None:
+            v = b.trunc(v, trunc)
+        b.store(v, p, align=1)
+
+    def i_memory_size(self, ip):
+        b = self.b
+        self.push(b.trunc(b.lshr(b.load(self.msize, typ=i64), self.c64(16)), i32), I32)
+
+    def i_memory_grow(self, ip):
+        b = self.b
+        n = self.pop()
+        r = b.call(self.mc.helpers["wz_jit_memory_grow"], [self.f, n])
+        self.reload_msize()
+        self.push(r, I32)
+
+    def helper_rc(self, ip, name, args):
+        b = self.b
+        rc = b.call(self.mc.helpers[name], [self.f] + args)
+        self.check_rc_at(rc, ip)
+
+    def i_memory_init(self, ip):
+        n, s, d = self.pop(), self.pop(), self.pop()
+        self.helper_rc(ip, "wz_jit_memory_init", [self.c32(self.words[ip + 1]), d, s, n])
+
+    def i_data_drop(self, ip):
+        self.b.call(self.mc.helpers["wz_jit_data_drop"], [self.f, self.c32(self.words[ip + 1])])
+
+    def i_memory_copy(self, ip):
+        n, s, d = self.pop(), self.pop(), self.pop()
+        self.helper_rc(ip, "wz_jit_memory_copy", [d, s, n])
+
+    def i_memory_fill(self, ip):
+        n, v, d = self.pop(), self.pop(), self.pop()
+        self.helper_rc(ip, "wz_jit_memory_fill", [d, v, n])
+
+    def i_table_init(self, ip):
+        n, s, d = self.pop(), self.pop(), self.pop()
+        w = self.words
+        self.helper_rc(ip, "wz_jit_table_init", [self.c32(w[ip + 1]), self.c32(w[ip + 2]), d, s, n])
+
+    def i_elem_drop(self, ip):
+        self.b.call(self.mc.helpers["wz_jit_elem_drop"], [self.f, self.c32(self.words[ip + 1])])
+
+    def i_table_copy(self, ip):
+        n, s, d = self.pop(), self.pop(), self.pop()
+        w = self.words
+        self.helper_rc(ip, "wz_jit_table_copy", [self.c32(w[ip + 1]), self.c32(w[ip + 2]), d, s, n])
+
+    def i_table_grow(self, ip):
+        n, init = self.pop(), self.pop()
+        r = self.b.call(self.mc.helpers["wz_jit_table_grow"], [self.f, self.c32(self.words[ip + 1]), init, n])
+        self.push(r, I32)
+
+    def i_table_size(self, ip):
+        r = self.b.call(self.mc.helpers["wz_jit_table_size"], [self.f, self.c32(self.words[ip + 1])])
+        self.push(r, I32)
+
+    def i_table_fill(self, ip):
+        n, v, i = self.pop(), self.pop(), self.pop()
+        self.helper_rc(ip, "wz_jit_table_fill", [self.c32(self.words[ip + 1]), i, v, n])
+
+    # constants, references
+    def i_i32_const(self, ip):
+        self.push(self.c32(self.words[ip + 1]), I32)
+
+    def i_i64_const(self, ip):
+        w = self.words
+        self.push(self.c64(w[ip + 1] | (w[ip + 2] << 32)), I64)
+
+    def i_f32_const(self, ip):
+        self.push(ir.Constant(i32, self.words[ip + 1]).bitcast(f32), F32)
+
+    def i_f64_const(self, ip):
+        w = self.words
+        self.push(self.c64(w[ip + 1] | (w[ip + 2] << 32)).bitcast(f64), F64)
+
+    def i_ref_null(self, ip):
+        self.push(self.c64(0), FUNCREF)
+
+    def i_ref_is_null(self, ip):
+        b = self.b
+        self.push(b.zext(b.icmp_unsigned("==", self.pop(), self.c64(0)), i32), I32)
+
+    def i_ref_func(self, ip):
+        funcs = self.fld(self.inst, self.L.i_funcs, ptr, invariant=True)
+        g = self.fld(funcs, 8 * self.words[ip + 1], ptr, invariant=True)
+        self.push(self.b.ptrtoint(g, i64), FUNCREF)
+
+    # integer division (traps)
+    def divrem(self, ip, ty, signed, rem):
+        b = self.b
+        y = self.pop()
+        x = self.pop()
+        zero = ir.Constant(ty, 0)
+        self.trap_if(b.icmp_unsigned("==", y, zero), T_DIV_ZERO, ip)
+        wt = I32 if ty is i32 else I64
+        bits = ty.width
+        if signed:
+            minus1 = ir.Constant(ty, -1)
+            if not rem:
+                intmin = ir.Constant(ty, -(1 << (bits - 1)))
+                ovf = b.and_(b.icmp_unsigned("==", x, intmin), b.icmp_unsigned("==", y, minus1))
+                self.trap_if(ovf, T_INT_OVERFLOW, ip)
+                self.push(b.sdiv(x, y), wt)
+            else:
+                # x rem -1 = 0 (and INT_MIN rem -1 must not fault)
+                ism1 = b.icmp_unsigned("==", y, minus1)
+                ysafe = b.select(ism1, ir.Constant(ty, 1), y)
+                self.push(b.srem(x, ysafe), wt)
+        else:
+            self.push(b.urem(x, y) if rem else b.udiv(x, y), wt)
+
+    # float -> int, trapping
+    def trunc(self, ip, fty, ity, signed):
+        b = self.b
+        x = self.pop()
+        self.trap_if(b.fcmp_unordered("uno", x, x), T_INVALID_CONV, ip)
+        bits = ity.width
+        if signed:
+            hi = float(1 << (bits - 1))
+            lo = -hi
+            # the exact bounds: lo is representable; below it, lo-1 may not be (f32)
+            if fty is f64 and bits == 32:
+                ok = b.and_(b.fcmp_ordered(">", x, ir.Constant(fty, lo - 1.0)),
+                            b.fcmp_ordered("<", x, ir.Constant(fty, hi)))
+            else:
+                ok = b.and_(b.fcmp_ordered(">=", x, ir.Constant(fty, lo)),
+                            b.fcmp_ordered("<", x, ir.Constant(fty, hi)))
+            self.trap_if(b.not_(ok), T_INT_OVERFLOW, ip)
+            v = b.fptosi(x, ity)
+        else:
+            hi = float(1 << bits)
+            ok = b.and_(b.fcmp_ordered(">", x, ir.Constant(fty, -1.0)),
+                        b.fcmp_ordered("<", x, ir.Constant(fty, hi)))
+            self.trap_if(b.not_(ok), T_INT_OVERFLOW, ip)
+            v = b.fptoui(x, ity)
+        self.push(v, I32 if ity is i32 else I64)
+
+    def trunc_sat(self, fty, ity, signed):
+        b = self.b
+        x = self.pop()
+        kind = "fptosi" if signed else "fptoui"
+        fname = f"llvm.{kind}.sat.i{ity.width}.{'f32' if fty is f32 else 'f64'}"
+        fn = self.mc.intrinsic(fname, ity, [fty])
+        self.push(b.call(fn, [x]), I32 if ity is i32 else I64)
+
+
+def _opaque(fc, v, ty, always=False):
+    """Hide a float operand from LLVM's folding (an empty inline asm: no instruction). Folds
+    that are exact for numbers (x - 0.0 -> x, x * 1.0 -> x, demote(promote(x)) -> x) return a
+    signalling NaN unquieted, where Wasm requires an arithmetic (quiet) NaN."""
+    if always or isinstance(v, ir.Constant):
+        return fc.b.asm(ir.FunctionType(ty, [ty]), "", "=x,0", [v], False)
+    return v
+
+
+def _bin(fn, wt):
+    def h(fc):
+        y = fc.pop()
+        x = fc.pop()
+        fc.push(fn(fc, x, y), wt)
+    return h
+
+
+def _un(fn, wt):
+    def h(fc):
+        fc.push(fn(fc, fc.pop()), wt)
+    return h
+
+
+def _icmp(pred, signed, ty):
+    def f(fc, x, y):
+        b = fc.b
+        c = b.icmp_signed(pred, x, y) if signed else b.icmp_unsigned(pred, x, y)
+        return b.zext(c, i32)
+    return _bin(f, I32)
+
+
+def _fcmp(pred, ty):
+    def f(fc, x, y):
+        b = fc.b
+        c = b.fcmp_unordered(pred, x, y) if pred == "!=" else b.fcmp_ordered(pred, x, y)
+        return b.zext(c, i32)
+    return _bin(f, I32)
+
+
+def _intr1(name, ty, wt, extra=()):
+    def f(fc, x):
+        fn = fc.mc.intrinsic(name, ty, [ty] + [e.type for e in extra])
+        return fc.b.call(fn, [x, *extra])
+    return _un(f, wt)
+
+
+def _intr2(name, ty, wt):
+    def f(fc, x, y):
+        fn = fc.mc.intrinsic(name, ty, [ty, ty])
+        return fc.b.call(fn, [x, y])
+    return _bin(f, wt)
+
+
+def _farith(opname, ty, wt):
+    def f(fc, x, y):
+        x = _opaque(fc, x, ty)
+        y = _opaque(fc, y, ty)
+        return getattr(fc.b, opname)(x, y)
+    return _bin(f, wt)
+
+
+def _fminmax(name, ty, wt):
+    def f(fc, x, y):
+        b = fc.b
+        fn = fc.mc.intrinsic(name, ty, [ty, ty])
+        r = b.call(fn, [x, y])
+        nan = b.fcmp_unordered("uno", x, y)
+        return b.select(nan, b.fadd(_opaque(fc, x, ty), _opaque(fc, y, ty)), r)
+    return _bin(f, wt)
+
+
+def _fround(name, ty, wt):
+    def f(fc, x):
+        fn = fc.mc.intrinsic(name, ty, [ty])
+        return fc.b.call(fn, [_opaque(fc, x, ty)])
+    return _un(f, wt)
+
+
+def _shift(opname, ty, wt):
+    def f(fc, x, y):
+        b = fc.b
+        y = b.and_(y, ir.Constant(ty, ty.width - 1))
+        return getattr(b, opname)(x, y)
+    return _bin(f, wt)
+
+
+def _rot(name, ty, wt):
+    def f(fc, x, y):
+        fn = fc.mc.intrinsic(name, ty, [ty, ty, ty])
+        return fc.b.call(fn, [x, x, y])
+    return _bin(f, wt)
+
+
+def _eqz(ty):
+    def f(fc, x):
+        b = fc.b
+        return b.zext(b.icmp_unsigned("==", x, ir.Constant(ty, 0)), i32)
+    return _un(f, I32)
+
+
+def _cnt(name, ty, wt, with_flag):
+    def f(fc, x):
+        if with_flag:
+            fn = fc.mc.intrinsic(name, ty, [ty, i1])
+            return fc.b.call(fn, [x, ir.Constant(i1, 0)])
+        fn = fc.mc.intrinsic(name, ty, [ty])
+        return fc.b.call(fn, [x])
+    return _un(f, wt)
+
+
+def _conv(opname, to, wt):
+    def f(fc, x):
+        return getattr(fc.b, opname)(x, to)
+    return _un(f, wt)
+
+
+def _extend(src, dst, wt):
+    def f(fc, x):
+        b = fc.b
+        return b.sext(b.trunc(x, src), dst)
+    return _un(f, wt)
+
+
+def _fneg(ty, wt):
+    return _un(lambda fc, x: fc.b.fneg(x), wt)
+
+
+_SIMPLE = {
+    0x45: _eqz(i32),
+    0x46: _icmp("==", False, i32), 0x47: _icmp("!=", False, i32),
+    0x48: _icmp("<", True, i32), 0x49: _icmp("<", False, i32),
+    0x4A: _icmp(">", True, i32), 0x4B: _icmp(">", False, i32),
+    0x4C: _icmp("<=", True, i32), 0x4D: _icmp("<=", False, i32),
+    0x4E: _icmp(">=", True, i32), 0x4F: _icmp(">=", False, i32),
+    0x50: _eqz(i64),
+    0x51: _icmp("==", False, i64), 0x52: _icmp("!=", False, i64),
+    0x53: _icmp("<", True, i64), 0x54: _icmp("<", False, i64),
+    0x55: _icmp(">", True, i64), 0x56: _icmp(">", False, i64),
+    0x57: _icmp("<=", True, i64), 0x58: _icmp("<=", False, i64),
+    0x59: _icmp(">=", True, i64), 0x5A: _icmp(">=", False, i64),
+    0x5B: _fcmp("==", f32), 0x5C: _fcmp("!=", f32), 0x5D: _fcmp("<", f32),
+    0x5E: _fcmp(">", f32), 0x5F: _fcmp("<=", f32), 0x60: _fcmp(">=", f32),
+    0x61: _fcmp("==", f64), 0x62: _fcmp("!=", f64), 0x63: _fcmp("<", f64),
+    0x64: _fcmp(">", f64), 0x65: _fcmp("<=", f64), 0x66: _fcmp(">=", f64),
+    0x67: _cnt("llvm.ctlz.i32", i32, I32, True), 0x68: _cnt("llvm.cttz.i32", i32, I32, True),
+    0x69: _cnt("llvm.ctpop.i32", i32, I32, False),
+    0x6A: _bin(lambda fc, x, y: fc.b.add(x, y), I32),
+    0x6B: _bin(lambda fc, x, y: fc.b.sub(x, y), I32),
+    0x6C: _bin(lambda fc, x, y: fc.b.mul(x, y), I32),
+    0x71: _bin(lambda fc, x, y: fc.b.and_(x, y), I32),
+    0x72: _bin(lambda fc, x, y: fc.b.or_(x, y), I32),
+    0x73: _bin(lambda fc, x, y: fc.b.xor(x, y), I32),
+    0x74: _shift("shl", i32, I32), 0x75: _shift("ashr", i32, I32), 0x76: _shift("lshr", i32, I32),
+    0x77: _rot("llvm.fshl.i32", i32, I32), 0x78: _rot("llvm.fshr.i32", i32, I32),
+    0x79: _cnt("llvm.ctlz.i64", i64, I64, True), 0x7A: _cnt("llvm.cttz.i64", i64, I64, True),
+    0x7B: _cnt("llvm.ctpop.i64", i64, I64, False),
+    0x7C: _bin(lambda fc, x, y: fc.b.add(x, y), I64),
+    0x7D: _bin(lambda fc, x, y: fc.b.sub(x, y), I64),
+    0x7E: _bin(lambda fc, x, y: fc.b.mul(x, y), I64),
+    0x83: _bin(lambda fc, x, y: fc.b.and_(x, y), I64),
+    0x84: _bin(lambda fc, x, y: fc.b.or_(x, y), I64),
+    0x85: _bin(lambda fc, x, y: fc.b.xor(x, y), I64),
+    0x86: _shift("shl", i64, I64), 0x87: _shift("ashr", i64, I64), 0x88: _shift("lshr", i64, I64),
+    0x89: _rot("llvm.fshl.i64", i64, I64), 0x8A: _rot("llvm.fshr.i64", i64, I64),
+    0x8B: _intr1("llvm.fabs.f32", f32, F32), 0x8C: _fneg(f32, F32),
+    0x8D: _fround("llvm.ceil.f32", f32, F32), 0x8E: _fround("llvm.floor.f32", f32, F32),
+    0x8F: _fround("llvm.trunc.f32", f32, F32), 0x90: _fround("llvm.roundeven.f32", f32, F32),
+    0x91: _fround("llvm.sqrt.f32", f32, F32),
+    0x92: _farith("fadd", f32, F32), 0x93: _farith("fsub", f32, F32),
+    0x94: _farith("fmul", f32, F32), 0x95: _farith("fdiv", f32, F32),
+    0x96: _fminmax("llvm.minimum.f32", f32, F32), 0x97: _fminmax("llvm.maximum.f32", f32, F32),
+    0x98: _intr2("llvm.copysign.f32", f32, F32),
+    0x99: _intr1("llvm.fabs.f64", f64, F64), 0x9A: _fneg(f64, F64),
+    0x9B: _fround("llvm.ceil.f64", f64, F64), 0x9C: _fround("llvm.floor.f64", f64, F64),
+    0x9D: _fround("llvm.trunc.f64", f64, F64), 0x9E: _fround("llvm.roundeven.f64", f64, F64),
+    0x9F: _fround("llvm.sqrt.f64", f64, F64),
+    0xA0: _farith("fadd", f64, F64), 0xA1: _farith("fsub", f64, F64),
+    0xA2: _farith("fmul", f64, F64), 0xA3: _farith("fdiv", f64, F64),
+    0xA4: _fminmax("llvm.minimum.f64", f64, F64), 0xA5: _fminmax("llvm.maximum.f64", f64, F64),
+    0xA6: _intr2("llvm.copysign.f64", f64, F64),
+    0xA7: _conv("trunc", i32, I32),
+    0xAC: _conv("sext", i64, I64), 0xAD: _conv("zext", i64, I64),
+    0xB2: _conv("sitofp", f32, F32), 0xB3: _conv("uitofp", f32, F32),
+    0xB4: _conv("sitofp", f32, F32), 0xB5: _conv("uitofp", f32, F32),
+    0xB6: _un(lambda fc, x: fc.b.fptrunc(_opaque(fc, x, f64, True), f32), F32),
+    0xB7: _conv("sitofp", f64, F64), 0xB8: _conv("uitofp", f64, F64),
+    0xB9: _conv("sitofp", f64, F64), 0xBA: _conv("uitofp", f64, F64),
+    0xBB: _un(lambda fc, x: fc.b.fpext(_opaque(fc, x, f32), f64), F64),
+    0xBC: _conv("bitcast", i32, I32), 0xBD: _conv("bitcast", i64, I64),
+    0xBE: _conv("bitcast", f32, F32), 0xBF: _conv("bitcast", f64, F64),
+    0xC0: _extend(i8, i32, I32), 0xC1: _extend(i16, i32, I32),
+    0xC2: _extend(i8, i64, I64), 0xC3: _extend(i16, i64, I64), 0xC4: _extend(i32, i64, I64),
+    0x100: lambda fc: fc.trunc_sat(f32, i32, True), 0x101: lambda fc: fc.trunc_sat(f32, i32, False),
+    0x102: lambda fc: fc.trunc_sat(f64, i32, True), 0x103: lambda fc: fc.trunc_sat(f64, i32, False),
+    0x104: lambda fc: fc.trunc_sat(f32, i64, True), 0x105: lambda fc: fc.trunc_sat(f32, i64, False),
+    0x106: lambda fc: fc.trunc_sat(f64, i64, True), 0x107: lambda fc: fc.trunc_sat(f64, i64, False),
+}
+
+F = FunctionCompiler
+_HANDLERS = {
+    0x00: F.i_unreachable, 0x01: F.i_nop, 0x02: F.i_nop, 0x03: F.i_nop, 0x0B: F.i_nop,
+    OP_ENTRY: F.i_nop,
+    0x04: F.i_if, 0x05: F.i_else, 0x0C: F.i_br, 0x0D: F.i_br_if, 0x0E: F.i_br_table,
+    0x0F: F.i_return, 0x10: F.i_call, 0x11: F.i_call_indirect,
+    0x1A: F.i_drop, 0x1B: F.i_select,
+    0x20: F.i_local_get, 0x21: F.i_local_set, 0x22: F.i_local_tee,
+    0x23: F.i_global_get, 0x24: F.i_global_set, 0x25: F.i_table_get, 0x26: F.i_table_set,
+    0x3F: F.i_memory_size, 0x40: F.i_memory_grow,
+    0x41: F.i_i32_const, 0x42: F.i_i64_const, 0x43: F.i_f32_const, 0x44: F.i_f64_const,
+    0xD0: F.i_ref_null, 0xD1: F.i_ref_is_null, 0xD2: F.i_ref_func,
+    0x6D: lambda fc, ip: fc.divrem(ip, i32, True, False),
+    0x6E: lambda fc, ip: fc.divrem(ip, i32, False, False),
+    0x6F: lambda fc, ip: fc.divrem(ip, i32, True, True),
+    0x70: lambda fc, ip: fc.divrem(ip, i32, False, True),
+    0x7F: lambda fc, ip: fc.divrem(ip, i64, True, False),
+    0x80: lambda fc, ip: fc.divrem(ip, i64, False, False),
+    0x81: lambda fc, ip: fc.divrem(ip, i64, True, True),
+    0x82: lambda fc, ip: fc.divrem(ip, i64, False, True),
+    0xA8: lambda fc, ip: fc.trunc(ip, f32, i32, True),
+    0xA9: lambda fc, ip: fc.trunc(ip, f32, i32, False),
+    0xAA: lambda fc, ip: fc.trunc(ip, f64, i32, True),
+    0xAB: lambda fc, ip: fc.trunc(ip, f64, i32, False),
+    0xAE: lambda fc, ip: fc.trunc(ip, f32, i64, True),
+    0xAF: lambda fc, ip: fc.trunc(ip, f32, i64, False),
+    0xB0: lambda fc, ip: fc.trunc(ip, f64, i64, True),
+    0xB1: lambda fc, ip: fc.trunc(ip, f64, i64, False),
+    0x28: lambda fc, ip: fc.load(ip, i32, 4, I32),
+    0x29: lambda fc, ip: fc.load(ip, i64, 8, I64),
+    0x2A: lambda fc, ip: fc.load(ip, f32, 4, F32),
+    0x2B: lambda fc, ip: fc.load(ip, f64, 8, F64),
+    0x2C: lambda fc, ip: fc.load(ip, i8, 1, I32, i32, True),
+    0x2D: lambda fc, ip: fc.load(ip, i8, 1, I32, i32, False),
+    0x2E: lambda fc, ip: fc.load(ip, i16, 2, I32, i32, True),
+    0x2F: lambda fc, ip: fc.load(ip, i16, 2, I32, i32, False),
+    0x30: lambda fc, ip: fc.load(ip, i8, 1, I64, i64, True),
+    0x31: lambda fc, ip: fc.load(ip, i8, 1, I64, i64, False),
+    0x32: lambda fc, ip: fc.load(ip, i16, 2, I64, i64, True),
+    0x33: lambda fc, ip: fc.load(ip, i16, 2, I64, i64, False),
+    0x34: lambda fc, ip: fc.load(ip, i32, 4, I64, i64, True),
+    0x35: lambda fc, ip: fc.load(ip, i32, 4, I64, i64, False),
+    0x36: lambda fc, ip: fc.store(ip, 4),
+    0x37: lambda fc, ip: fc.store(ip, 8),
+    0x38: lambda fc, ip: fc.store(ip, 4),
+    0x39: lambda fc, ip: fc.store(ip, 8),
+    0x3A: lambda fc, ip: fc.store(ip, 1, i8),
+    0x3B: lambda fc, ip: fc.store(ip, 2, i16),
+    0x3C: lambda fc, ip: fc.store(ip, 1, i8),
+    0x3D: lambda fc, ip: fc.store(ip, 2, i16),
+    0x3E: lambda fc, ip: fc.store(ip, 4, i32),
+    0x108: F.i_memory_init, 0x109: F.i_data_drop, 0x10A: F.i_memory_copy,
+    0x10B: F.i_memory_fill, 0x10C: F.i_table_init, 0x10D: F.i_elem_drop,
+    0x10E: F.i_table_copy, 0x10F: F.i_table_grow, 0x110: F.i_table_size, 0x111: F.i_table_fill,
+}
+del F
