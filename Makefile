@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard native/*.c native/*.h native/*.py)
 DEMO_WASM ?= workloads/lindblad/lindblad.wasm
 
-.PHONY: all install demo test test-all workloads bench clean
+.PHONY: all install demo test test-all workloads bench clean tools
 
 all: install
 
@@ -21,13 +21,19 @@ $(STAMP): $(VENV)/bin/python pyproject.toml setup.py $(NATIVE)
 
 install: $(STAMP)
 
+# Debian tools some tests drive (genhtml renders our LCOV output). Installed when missing.
+tools:
+	@command -v genhtml >/dev/null 2>&1 || { echo "installing lcov (genhtml)"; \
+	  (apt-get update -qq && apt-get install -y -qq lcov >/dev/null) || \
+	  echo "warning: could not install lcov; the genhtml test will fail"; }
+
 demo: install
 	$(VENV)/bin/wizardpy run --monitor coverage $(DEMO_WASM)
 
-test: install
+test: install tools
 	$(PY) -m pytest -q -n 2
 
-test-all: install
+test-all: install tools
 	$(PY) -m pytest -q -n 2 -m ''
 
 workloads: install
