@@ -315,8 +315,17 @@ class Pywasm(Adapter):
         return call
 
 
+class WizardpyJit(Wizardpy):
+    """wizardpy's JIT tier (LLVM); load() includes the compilation of every function."""
+    name = "wizardpy-jit"
+
+    def __init__(self) -> None:
+        super().__init__("jit")
+
+
 ENGINES: dict[str, Callable[[], Adapter]] = {
     "wizardpy": Wizardpy,
+    "wizardpy-jit": WizardpyJit,
     "wasm3": Wasm3,
     "wabt": Wabt,
     "pywasm": Pywasm,

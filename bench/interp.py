@@ -75,7 +75,7 @@ KERNELS: dict[str, Kernel] = {k.name: k for k in [
            "splitmix64 rounds folded with rotate/xor (i64 arithmetic)"),
 ]}
 
-ENGINE_ORDER = ("wizardpy", "wasm3", "wabt", "pywasm", "wasmtime")
+ENGINE_ORDER = ("wizardpy", "wizardpy-jit", "wasm3", "wabt", "pywasm", "wasmtime")
 
 # which size tier each engine speed runs, per mode
 MODES = {

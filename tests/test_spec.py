@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from wizardpy import EngineConfig
 from wizardpy.wast import run_wast
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,11 +26,12 @@ def test_spec_dir_present():
     assert WAST_FILES, f"no .wast files in {SPEC_DIR}"
 
 
+@pytest.mark.parametrize("tier", ["int", "jit"])
 @pytest.mark.parametrize("wast", WAST_FILES or [SPEC_DIR / "<missing>.wast"],
                          ids=lambda p: p.stem)
-def test_spec(wast: Path):
+def test_spec(wast: Path, tier: str):
     assert wast.is_file(), f"spec script {wast} is missing (spec dir {SPEC_DIR})"
-    res = run_wast(wast)
+    res = run_wast(wast, EngineConfig(tier=tier))
     report = res.report(wast.name)
     print(report)
     assert res.failed == 0, report

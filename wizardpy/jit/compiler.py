@@ -93,6 +93,15 @@ class Layout:
         self.t_sp = o("wz_thread", "sp")
         self.t_frames = o("wz_thread", "frames")
         self.t_nframes = o("wz_thread", "nframes")
+        self.t_max_frames = o("wz_thread", "max_frames")
+        self.t_stack_size = o("wz_thread", "stack_size")
+        self.t_stack_limit = o("wz_thread", "jit_stack_limit")
+        self.t_global_probes = o("wz_thread", "global_probes")
+        try:
+            self.t_limits = o("wz_thread", "limits")
+        except (KeyError, AttributeError, TypeError):
+            self.t_limits = None
+        self.f_jit_entry = o("wz_func", "jit_entry")
         self.fr_size = ffi.sizeof("wz_frame")
         self.fr_func = o("wz_frame", "func")
         self.fr_ip = o("wz_frame", "ip")
@@ -139,7 +148,9 @@ class ModuleCompiler:
             self.helpers[hname] = fn
         self.intrinsics = {}
         self.invariant = self.llmod.add_metadata([])
-        self.cold = None
+        self.functions: dict[int, ir.Function] = {}
+        L = layout
+        self.t_flags = [o for o in (L.t_global_probes, L.t_limits) if o is not None]
 
     def intrinsic(self, name, rt, args):
         fn = self.intrinsics.get(name)
@@ -153,6 +164,10 @@ class ModuleCompiler:
 
     def compile(self, defined: list[int]) -> dict[int, str]:
         out = {}
+        for d in defined:
+            fn = ir.Function(self.llmod, FN_TYPE, self.symbol(d))
+            fn.attributes.add("nounwind")
+            self.functions[d] = fn
         for d in defined:
             FunctionCompiler(self, d).compile()
             out[d] = self.symbol(d)
@@ -172,8 +187,7 @@ class FunctionCompiler:
         self.probe_ops = ffi.unpack(wmod.probe_ops_ptr(d), n)
         self.nl = fc.num_locals
         self.local_types = list(fc.local_types)
-        self.fn = ir.Function(mc.llmod, FN_TYPE, mc.symbol(d))
-        self.fn.attributes.add("nounwind")
+        self.fn = mc.functions[d]
         self.has_mem = bool(mc.defn.all_memories())
 
     # ------------------------------------------------------------------ small helpers
@@ -269,7 +283,7 @@ class FunctionCompiler:
         b.position_at_end(cont)
 
     # ------------------------------------------------------------------ frame state
-    def write_out(self, ip, height):
+    def write_out(self, ip, height, thread_sp=True):
         """Write the frame state (ip, sp, locals, operands[0:height]) to the native stacks."""
         b = self.b
         L = self.L
@@ -281,7 +295,8 @@ class FunctionCompiler:
         sp = b.add(self.fp, self.c32(self.nl + height))
         self.store_fld(self.frame, L.fr_ip, i32, self.c32(ip))
         self.store_fld(self.frame, L.fr_sp, i32, sp)
-        self.store_fld(self.t, L.t_sp, i32, sp)
+        if thread_sp:      # calls: wz_jit_call sets t->sp itself where it matters
+            self.store_fld(self.t, L.t_sp, i32, sp)
 
     def reload_state(self, height):
         b = self.b
@@ -360,14 +375,15 @@ class FunctionCompiler:
         self.fidx = self.fld(self.t, L.t_nframes, i32)
         self.frame = b.gep(frames, [b.mul(b.zext(self.fidx, i64), self.c64(L.fr_size))],
                            source_etype=i8, inbounds=True)
+        # push the frame: func, fp, serial 0. ip/sp are written where anything can look at
+        # them (before calls, probes and traps); ret_ip is private to the interpreter.
         self.store_fld(self.frame, L.fr_func, ptr, self.f)
-        self.store_fld(self.frame, L.fr_ip, i32, self.c32(0))
         self.store_fld(self.frame, L.fr_fp, i32, self.fp)
-        self.store_fld(self.frame, L.fr_sp, i32, b.add(self.fp, self.c32(self.nl)))
-        self.store_fld(self.frame, L.fr_ret_ip, i32, self.c32(0))
         self.store_fld(self.frame, L.fr_serial, i64, self.c64(0))
         self.store_fld(self.t, L.t_nframes, i32, b.add(self.fidx, self.c32(1)))
         self.inst = self.fld(self.f, L.f_inst, ptr, invariant=True)
+        self.max_frames = self.fld(self.t, L.t_max_frames, i32, invariant=True)
+        self.stack_size = b.zext(self.fld(self.t, L.t_stack_size, i32, invariant=True), i64)
         if self.has_mem:
             mems = self.fld(self.inst, L.i_mems, ptr, invariant=True)
             self.mem = self.fld(mems, 0, ptr, invariant=True)
@@ -537,15 +553,51 @@ class FunctionCompiler:
         b.ret(self.c32(0))
         self.reachable = False
 
-    def do_call(self, ip, g, ftype):
-        """Call wz_func* `g` (any kind) of type `ftype` with its arguments on the stack."""
+    def do_call(self, ip, g, ftype, direct=None):
+        """Call wz_func* `g` (any kind) of type `ftype` with its arguments on the stack.
+        `direct`: defined index of a callee compiled in this LLVM module: when `g->jit_entry`
+        still is that code, call it directly (checks inline, LLVM may inline it), else go
+        through the dispatcher (interpreter, host, recompiled code)."""
         b = self.b
+        L = self.L
         np_ = len(ftype.params)
         h = len(self.vs)
-        self.write_out(ip, h)
+        self.write_out(ip, h, thread_sp=False)
         base_h = h - np_
         base = b.add(self.fp, self.c32(self.nl + base_h))
-        rc = b.call(self.mc.helpers["wz_jit_call"], [self.t, g, base])
+        if direct is None:
+            rc = b.call(self.mc.helpers["wz_jit_call"], [self.t, g, base])
+        else:
+            callee = self.mc.functions[direct]
+            cfc = self.mc.wmod.codes[direct]
+            entry = self.fld(g, L.f_jit_entry, ptr)
+            ok = b.icmp_unsigned("==", entry, callee)
+            # frame limit, value stack room, C stack, no global probes / limits mode
+            nf = b.add(self.fidx, self.c32(1))
+            ok = b.and_(ok, b.icmp_unsigned("<", nf, self.max_frames))
+            need = b.add(b.zext(base, i64), self.c64(cfc.num_locals + cfc.max_stack))
+            ok = b.and_(ok, b.icmp_unsigned("<=", need, self.stack_size))
+            sp_now = b.ptrtoint(b.call(self.mc.intrinsic("llvm.stacksave.p0", ptr, []), []), i64)
+            lim = self.fld(self.t, L.t_stack_limit, i64)
+            ok = b.and_(ok, b.icmp_unsigned(">=", sp_now, lim))
+            # (no check of t->global_probes / t->limits here: wz_invoke and the dispatcher send
+            # new activations to the interpreter when they are set; frames already running in
+            # compiled code keep running there until they return: deoptimization is not done)
+            fast = self.fn.append_basic_block()
+            slow = self.fn.append_basic_block()
+            join = self.fn.append_basic_block()
+            br = b.cbranch(ok, fast, slow)
+            br.set_weights([1000, 1])
+            b.position_at_end(fast)
+            rc1 = b.call(callee, [self.t, g, base])
+            b.branch(join)
+            b.position_at_end(slow)
+            rc2 = b.call(self.mc.helpers["wz_jit_call"], [self.t, g, base])
+            b.branch(join)
+            b.position_at_end(join)
+            rc = b.phi(i32)
+            rc.add_incoming(rc1, fast)
+            rc.add_incoming(rc2, slow)
         self.check_rc(rc)
         del self.vs[base_h:]
         for i, wt in enumerate(ftype.results):
@@ -557,7 +609,9 @@ class FunctionCompiler:
         idx = self.words[ip + 1]
         funcs = self.fld(self.inst, self.L.i_funcs, ptr, invariant=True)
         g = self.fld(funcs, 8 * idx, ptr, invariant=True)
-        self.do_call(ip, g, self.mc.defn.func_type(idx))
+        nimp = self.mc.defn.num_imported_funcs
+        direct = idx - nimp if idx >= nimp and (idx - nimp) in self.mc.functions else None
+        self.do_call(ip, g, self.mc.defn.func_type(idx), direct)
 
     def i_call_indirect(self, ip):
         b = self.b
