@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard native/*.c native/*.h native/*.py)
 DEMO_WASM ?= workloads/lindblad/lindblad.wasm
 
-.PHONY: all install demo test test-all workloads bench clean tools
+.PHONY: all install demo test test-all workloads bench clean tools fuzz asan
 
 all: install
 
@@ -35,6 +35,16 @@ test: install tools
 
 test-all: install tools
 	$(PY) -m pytest -q -n 2 -m ''
+
+# Robustness campaigns (tests/fuzz/): 10,000 mutated binaries (no crash/hang/stray exception in
+# any tier) and 2,000 wasm-tools smith modules compared with wasmtime (plain and with random
+# probes). FUZZ_SEED=N reproduces a run; findings go to build/fuzz/.
+FUZZ_SEED ?= $(shell date +%s)
+FUZZ_N ?= 10000
+SMITH_N ?= 2000
+fuzz: install
+	$(PY) tests/fuzz/mutate.py -n $(FUZZ_N) --seed $(FUZZ_SEED)
+	$(PY) tests/fuzz/smith_diff.py -n $(SMITH_N) --seed $(FUZZ_SEED)
 
 workloads: install
 	$(PY) workloads/build.py
