@@ -51,7 +51,7 @@ def make_builder(root=""):
         '#include "wizard.h"\n',
         sources=[os.path.join(root, "native", n) for n in ("interp.c", "runtime.c", "jit_support.c")],
         include_dirs=[os.path.join(root, "native")],
-        depends=[os.path.join(root, "native", "wizard.h")],
+        depends=[os.path.join(root, "native", n) for n in ("wizard.h", "fusion.h")],
         libraries=["pthread"],
         extra_compile_args=CFLAGS,
     )

@@ -26,7 +26,7 @@ int wz_probe_fire(wz_thread *t, uint32_t global_);
 
 #define OP_PROBE 0x120
 #define OP_ENTRY 0x121   /* ip 0 of every validated function: a no-op that is "pc 0" (entry) */
-#define NUM_OPS 0x140
+#define NUM_OPS 0xA00   /* 0x200.. : superinstructions (fusion.h) */
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -66,6 +66,18 @@ static inline uint32_t rotl32(uint32_t x, uint32_t n) { n &= 31; return (x << n)
 static inline uint32_t rotr32(uint32_t x, uint32_t n) { n &= 31; return (x >> n) | (x << ((32 - n) & 31)); }
 static inline uint64_t rotl64(uint64_t x, uint64_t n) { n &= 63; return (x << n) | (x >> ((64 - n) & 63)); }
 static inline uint64_t rotr64(uint64_t x, uint64_t n) { n &= 63; return (x >> n) | (x << ((64 - n) & 63)); }
+
+#include "fusion.h"
+
+int wz_fusable(uint32_t op)
+{
+    switch (op) {
+    WZ_FUSED_CASES
+        return 1;
+    default:
+        return 0;
+    }
+}
 
 /* Saturating conversions (trunc_sat); the trapping ones check the same bounds inline. */
 static inline uint32_t sat_i32_s(double x)
@@ -340,6 +352,7 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry)
         [0x111] = &&L_table_fill,
         [0x120] = &&L_probe,
         [0x121] = &&L_nop,      /* OP_ENTRY */
+        WZ_FUSED_TABLE_ENTRIES  /* superinstructions (fusion.h) */
     };
     static const void *const gtable[NUM_OPS] = { [0 ... NUM_OPS - 1] = &&L_ghook };
 
@@ -375,13 +388,16 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry)
     /* ---------------- probes ---------------- */
 L_ghook: {
     /* global probes fire before every Wasm instruction; OP_ENTRY (pc 0) is not one */
+    /* the original word under a probe or a superinstruction (fusion.h): the hook then runs each
+     * instruction of a fused sequence on its own */
+#define UNFUSED(w) ((w) >= OP_FUSED_BASE ? func->probe_ops[ip - code] : (w))
     uint32_t gop = *ip;
-    if (UNLIKELY(gop == OP_PROBE)) gop = func->probe_ops[ip - code];
+    if (UNLIKELY(gop == OP_PROBE || gop >= OP_FUSED_BASE)) gop = func->probe_ops[ip - code];
     if (UNLIKELY(gop == OP_ENTRY)) goto *table[*ip];
     if (t->limits) {                    /* resource limits mode (wizard.h) */
         rc = wz_check_limits(t);
         if (UNLIKELY(rc)) goto trap;
-        if (!t->global_probes) goto *table[*ip];
+        if (!t->global_probes) goto *table[UNFUSED(*ip)];
     }
     t->global_count++;                  /* native global CountProbes */
     if (t->global_probes & 1) {         /* bit 0: some global probe needs Python */
@@ -393,7 +409,7 @@ L_ghook: {
         MEMLOAD();
         RELOAD_DT();
     }
-    goto *table[*ip];   /* the real handler; OP_PROBE there still fires the local probe */
+    goto *table[UNFUSED(*ip)];   /* the real handler; OP_PROBE there still fires the local probe */
 }
 
 L_probe: {
@@ -410,7 +426,7 @@ L_probe: {
     }
     uint32_t op = code[i];
     if (op == OP_PROBE) op = func->probe_ops[i];   /* else the probe was removed meanwhile */
-    goto *table[op];
+    goto *table[UNFUSED(op)];   /* (re-fused meanwhile: run the first instruction alone) */
 }
 
 L_bad:   /* never emitted by the validator; trap rather than run off */
@@ -864,6 +880,9 @@ L_f64_promote_f32:   sp[-1] = of_f64((double)f32_of(sp[-1])); ip++; NEXT();
     UN(i64_extend8_s, uint64_t, (uint64_t)(int64_t)(int8_t)a)
     UN(i64_extend16_s, uint64_t, (uint64_t)(int64_t)(int16_t)a)
     UN(i64_extend32_s, uint64_t, (uint64_t)(int64_t)(int32_t)a)
+
+    /* ---------------- superinstructions (fusion.h) ---------------- */
+    WZ_FUSED_HANDLERS
 
     /* ---------------- exits ---------------- */
 done:

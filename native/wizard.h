@@ -172,6 +172,10 @@ int wz_invoke(wz_thread *t, wz_func *f);
 int wz_resume(wz_thread *t, wz_func *f, uint32_t ip, const wz_val *locals,
               const wz_val *operands, uint32_t num_operands);
 
+/* Superinstructions (native/fusion.h, wizardpy/fusion.py): 1 if `op` is a fused opcode the
+ * interpreter implements (fused opcodes are >= 0x200; the original word stays in probe_ops). */
+int wz_fusable(uint32_t op);
+
 /* ---- JIT tier support (jit_support.c): called by compiled code, see wizardpy/jit ---- */
 /* Call any function (compiled, interpreted or host) whose arguments are at t->stack[base..];
  * results come back there. Checks the frame limit, the value stack and the C stack. 0 or a trap

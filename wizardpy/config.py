@@ -46,3 +46,7 @@ class EngineConfig:
     # tier "tiered": calls (counted by both tiers in wz_func.calls) after which a module's
     # functions are compiled.
     jit_threshold: int = 1000
+    # Interpreter superinstructions (wizardpy/fusion.py): fuse common instruction sequences of
+    # each module's internal code when it is loaded. Invisible to probes (a probe in a sequence
+    # un-fuses it) and traps; False runs every instruction on its own (for measurements).
+    superinstructions: bool = True

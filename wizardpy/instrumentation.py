@@ -30,6 +30,7 @@ import itertools
 from typing import Callable
 
 from .errors import ProbeError, Trap, WizardError
+from .fusion import refuse, unfuse
 from .traps import WZ_TRAP_HOST, pc_of
 from .values import from_raw, to_raw
 
@@ -660,6 +661,7 @@ class Instrumentation:
         addr = int(self.engine.ffi.cast("uintptr_t", code + w))
         probes = site.probes
         if probes:
+            unfuse(module, w)            # no superinstruction may run over a probe
             if code[w] != OP_PROBE:
                 ops[w] = code[w]
             py = tuple(p for p in probes if not _count_only(p))
@@ -674,6 +676,7 @@ class Instrumentation:
         else:
             if code[w] == OP_PROBE:
                 code[w] = ops[w]
+                refuse(module, w)
             python[w] = 0
             site.run = None
             self._by_addr.pop(addr, None)

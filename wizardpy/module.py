@@ -74,6 +74,8 @@ class Module:
             n = len(c.code)
             if n:
                 ffi.memmove(self._code + off, c.code, n * 4)
+        from .fusion import fuse_module
+        fuse_module(self)
 
     def code_ptr(self, defined_index: int):
         """`uint32_t*` to the internal code of the defined function `defined_index`."""
