@@ -46,6 +46,12 @@ fuzz: install
 	$(PY) tests/fuzz/mutate.py -n $(FUZZ_N) --seed $(FUZZ_SEED)
 	$(PY) tests/fuzz/smith_diff.py -n $(SMITH_N) --seed $(FUZZ_SEED)
 
+# Memory safety of native/: the extension built with -fsanitize=address,undefined (build/asan/,
+# loaded through LD_PRELOAD of gcc's libasan/libubsan) runs the spec suite (int tier), the fuzz
+# sample and the native/limits/probe-error tests. See tests/fuzz/asan_build.py.
+asan: install
+	$(PY) tests/fuzz/asan_build.py --run
+
 workloads: install
 	$(PY) workloads/build.py
 
