@@ -124,16 +124,18 @@ static inline const wz_memory *mem0(const wz_instance *inst)
     return (inst && inst->num_mems) ? inst->mems[0] : &wz_no_memory;
 }
 
-/* Limits mode, before one instruction: WZ_OK or the trap code (see wz_thread in wizard.h). */
-static int __attribute__((noinline)) wz_check_limits(wz_thread *t)
+/* Limits mode (see wz_thread in wizard.h): WZ_OK or the trap code. */
+/* Slow path, called by the hook when fuel went negative, the interrupt flag is set or the
+ * periodic deadline check is due (the fuel of this instruction is already taken). */
+static int __attribute__((noinline, cold)) wz_check_limits(wz_thread *t)
 {
-    if (UNLIKELY(--t->fuel < 0)) { t->fuel = 0; return WZ_TRAP_FUEL; }
-    if (UNLIKELY(__atomic_load_n(&t->interrupt, __ATOMIC_RELAXED))) {
+    if (t->fuel < 0) { t->fuel = 0; return WZ_TRAP_FUEL; }
+    if (__atomic_load_n(&t->interrupt, __ATOMIC_RELAXED)) {
         __atomic_store_n(&t->interrupt, 0, __ATOMIC_RELAXED);
         t->fuel++;                      /* the instruction did not run */
         return WZ_TRAP_INTERRUPT;
     }
-    if (t->deadline_ns && UNLIKELY((++t->limit_tick & 1023) == 0)) {
+    if (t->deadline_ns && (t->limit_tick & 1023) == 0) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         if ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec >= t->deadline_ns) {
@@ -395,8 +397,11 @@ L_ghook: {
     if (UNLIKELY(gop == OP_PROBE || gop >= OP_FUSED_BASE)) gop = func->probe_ops[ip - code];
     if (UNLIKELY(gop == OP_ENTRY)) goto *table[*ip];
     if (t->limits) {                    /* resource limits mode (wizard.h) */
-        rc = wz_check_limits(t);
-        if (UNLIKELY(rc)) goto trap;
+        if (UNLIKELY(--t->fuel < 0 || __atomic_load_n(&t->interrupt, __ATOMIC_RELAXED)
+                     || (t->deadline_ns && (++t->limit_tick & 1023) == 0))) {
+            rc = wz_check_limits(t);
+            if (UNLIKELY(rc)) goto trap;
+        }
         if (!t->global_probes) goto *table[UNFUSED(*ip)];
     }
     t->global_count++;                  /* native global CountProbes */
