@@ -1,10 +1,11 @@
 """icount: how many instructions executed, in total and per function.
 
-One native `CountMoreProbe(n)` at the leader of every straight-line block (`counted_blocks`)
+One native `CountMoreProbe(n)` at the leader of every basic block (`wizardpy.basic_blocks`)
 adds the block's n instructions each time the block starts, so counting costs one native counter
-update per block instead of one per instruction. Blocks also end after every call, so
-instructions after a call that never returns (a trap, `proc_exit`) are not counted: the total is
-exact, instruction for instruction, for any run that does not trap in the middle of a block.
+update per block instead of one per instruction. Blocks end after every call, so instructions
+after a call that never returns (a trap, `proc_exit`) are not counted: the total is exact,
+instruction for instruction, for any run that does not trap in the middle of a block (a trap
+counts the rest of its block too, and ends the run).
 What counts as executed: every Wasm instruction the engine dispatches, including
 block/loop/end/else; a branch skips the `end`s it jumps over; a `loop` runs once per iteration.
 
@@ -14,34 +15,7 @@ function and `icount,total,N`. JSON: {"total": N, "functions": {func: count}}.
 """
 from __future__ import annotations
 
-from wizardpy import CountMoreProbe, Monitor, defined_functions, func_ref, instructions
-
-LOOP, IF, ELSE, END = 0x03, 0x04, 0x05, 0x0B
-# after these the next instruction starts a block: it is a branch target (after end: the target
-# of branches to a block/if label; after else: where a false `if` jumps), a fall-through of a
-# conditional branch, or code reached only after a call returns
-_ENDS = frozenset((IF, ELSE, END, 0x0C, 0x0D, 0x0E, 0x0F, 0x00, 0x10, 0x11))
-
-
-def counted_blocks(module, func) -> list[tuple[int, ...]]:
-    """The pcs of each straight-line block of `func`: when its first instruction executes, all
-    of them do (unless one traps or a call never returns). Leaders: the first instruction,
-    every `loop` (target of its back edges) and `end` (an if's end is the target of `else` and of
-    a false `if` without else), and every instruction after if/else/end/br/br_if/br_table/
-    return/unreachable/call/call_indirect. Finer than `wizardpy.basic_blocks`, which keeps
-    calls inside blocks and does not start a block after `else`."""
-    out: list[tuple[int, ...]] = []
-    cur: list[int] = []
-    new = True
-    for pc, op, _ in instructions(module, func):
-        if cur and (new or op == LOOP or op == END):
-            out.append(tuple(cur))
-            cur = []
-        cur.append(pc)
-        new = op in _ENDS
-    if cur:
-        out.append(tuple(cur))
-    return out
+from wizardpy import CountMoreProbe, Monitor, basic_blocks, defined_functions, func_ref
 
 
 class IcountMonitor(Monitor):
@@ -63,9 +37,9 @@ class IcountMonitor(Monitor):
         super().on_parse(module)
         self.module = module
         for f in defined_functions(module):
-            for pcs in counted_blocks(module, f):
-                p = CountMoreProbe(len(pcs))
-                self.instrument.insert(module, f, pcs[0], p)
+            for b in basic_blocks(module, f):
+                p = CountMoreProbe(len(b.pcs))
+                self.instrument.insert(module, f, b.start, p)
                 self.blocks.append((f, p))
 
     def per_function(self) -> dict[int, int]:

@@ -1,8 +1,9 @@
 """opcodes: the instruction mix, static (in the module's code) and dynamic (as executed).
 
 Static: every instruction of every defined function, by mnemonic. Dynamic: one native
-`CountProbe` per straight-line block (`analyses.icount.counted_blocks`); an instruction's
-executed count is its block's count, so the dynamic mix is exact at one counter per block.
+`CountProbe` per basic block (`wizardpy.basic_blocks`); an instruction's executed count is its
+block's count, so the dynamic mix is exact at one counter per block (for runs that do not trap
+in the middle of a block).
 
 Options: `all` lists every mnemonic (default: the 40 most executed), `family` groups by
 instruction family (control, branch, call, load, store, arith, ...) instead of mnemonic.
@@ -11,8 +12,7 @@ CSV: `opcode,mnemonic,static,dynamic` per mnemonic. JSON: {"static": {...}, "dyn
 """
 from __future__ import annotations
 
-from analyses.icount import counted_blocks
-from wizardpy import CountProbe, Monitor, defined_functions, instructions
+from wizardpy import CountProbe, Monitor, basic_blocks, defined_functions, instructions
 from wizardpy import opcodes as ops
 
 
@@ -50,10 +50,10 @@ class OpcodesMonitor(Monitor):
             for op in code.values():
                 k = self._key(op)
                 self.static[k] = self.static.get(k, 0) + 1
-            for pcs in counted_blocks(module, f):
+            for b in basic_blocks(module, f):
                 p = CountProbe()
-                self.instrument.insert(module, f, pcs[0], p)
-                self.blocks.append((tuple(self._key(code[x]) for x in pcs), p))
+                self.instrument.insert(module, f, b.start, p)
+                self.blocks.append((tuple(self._key(code[x]) for x in b.pcs), p))
 
     def dynamic(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -1,6 +1,6 @@
 """timeout: make the program trap after N executed instructions (`--monitor timeout:N`).
 
-A probe at the leader of every straight-line block (`analyses.icount.counted_blocks`)
+A probe at the leader of every basic block (`wizardpy.basic_blocks`)
 adds the block's length to a counter. When a block would take the count past N, the monitor
 computes which instruction of the block is the (N+1)-th executed one and inserts a one-shot probe
 there that returns `ProbeAction.trap("instruction limit exceeded")`, so exactly N instructions
@@ -13,8 +13,7 @@ JSON: {"limit": L, "executed": N, "exceeded": bool, "where": [func, pc] or null}
 """
 from __future__ import annotations
 
-from analyses.icount import counted_blocks
-from wizardpy import Monitor, Probe, ProbeAction, defined_functions, func_ref
+from wizardpy import Monitor, Probe, ProbeAction, basic_blocks, defined_functions, func_ref
 
 REASON = "instruction limit exceeded"
 _SUFFIX = {"k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9}
@@ -92,8 +91,8 @@ class TimeoutMonitor(Monitor):
         super().on_parse(module)
         self.module = module
         for f in defined_functions(module):
-            for pcs in counted_blocks(module, f):
-                self.instrument.insert(module, f, pcs[0], _Block(self, module, f, pcs))
+            for b in basic_blocks(module, f):
+                self.instrument.insert(module, f, b.start, _Block(self, module, f, b.pcs))
 
     def on_finish(self, report):
         where = None if self.where is None else [func_ref(self.module, self.where[0]), self.where[1]]

@@ -32,7 +32,8 @@ _LAZY = {
     # wizardpy/monitor.py: the Monitor base class, reports and helpers for monitors
     **{n: ("monitor",) for n in ("Monitor", "Report", "Session", "MonitorError", "instructions",
                                  "defined_functions", "format_instruction", "block_ends",
-                                 "basic_blocks", "BasicBlock", "func_ref", "on_opcode",
+                                 "block_leaders", "basic_blocks", "BasicBlock", "func_ref",
+                                 "on_opcode",
                                  "load_monitor", "monitor_names")},
 }
 __all__ += [n for n, mods in _LAZY.items() if n not in __all__ and any(

@@ -27,7 +27,8 @@ Helpers for monitors (re-exported from `wizardpy`):
     defined_functions(module)     -> indices of the functions that have a body
     format_instruction(module, op, imm) -> "br_if 0", "call 3 <"f">", ...
     block_ends(module, func)      -> {pc of block/loop/if: pc of its matching end}
-    basic_blocks(module, func)    -> [BasicBlock(start, end, pcs)] (leaders: see below)
+    block_leaders(module, func)   -> {pc of every basic-block leader} (see its docstring)
+    basic_blocks(module, func)    -> [BasicBlock(start, end, pcs)] split at those leaders
     func_ref(module, func)        -> '"name"' or '#N' (the CSV `func` column)
     on_opcode(*mnemonics)         decorator: a method called with the operands an instruction
                                   consumes, every time such an instruction executes
@@ -47,7 +48,7 @@ from . import opcodes as ops
 
 __all__ = [
     "Monitor", "Report", "Session", "MonitorError", "instructions", "defined_functions",
-    "format_instruction", "block_ends", "basic_blocks", "BasicBlock", "func_ref", "on_opcode",
+    "format_instruction", "block_ends", "block_leaders", "basic_blocks", "BasicBlock", "func_ref", "on_opcode",
     "monitor_names", "load_monitor", "parse_monitor_spec",
 ]
 
@@ -127,30 +128,78 @@ class BasicBlock:
     pcs: tuple[int, ...]  # every instruction of the block, in order
 
 
-# Instructions that start a block themselves (as in the Wizard engine's coverage monitor: a
-# `loop` is a branch target, `block`/`else` start a new structured region), and those after
-# which the next instruction starts one (the fall-through or target of a branch, code after an
-# `end` that branches may reach, and code after return/unreachable). Calls do NOT end a block:
-# a call returns to the next instruction (a trap or `proc_exit` inside the callee leaves the
-# rest of the block unexecuted; instruction coverage is exact regardless).
-_STARTS_BLOCK = frozenset((ops.BLOCK, ops.LOOP, ops.ELSE))
-_ENDS_BLOCK = frozenset((ops.BR, ops.BR_IF, ops.BR_TABLE, ops.IF, ops.END, ops.RETURN,
-                         ops.UNREACHABLE))
+# After these the next instruction starts a block: the fall-through of a conditional branch
+# (br_if, br_table never falls through but the next instruction may be a target), the then-arm
+# of an `if`, the first instruction after `else` (where a false `if` jumps), code after
+# br/return/unreachable, and the instruction a call returns to. Ending blocks after calls makes
+# "add n at the leader" counting exact when a callee traps or exits (`proc_exit`): the rest of
+# the caller's block never runs and is not counted.
+_ENDS_BLOCK = frozenset((ops.BR, ops.BR_IF, ops.BR_TABLE, ops.RETURN, ops.UNREACHABLE, ops.IF,
+                         ops.ELSE, ops.CALL, ops.CALL_INDIRECT))
+
+
+def block_leaders(module, func) -> set[int]:
+    """The pcs where a basic block of `func` starts: exactly the points where control can arrive
+    other than by falling through from the previous instruction, plus the instructions calls
+    return to (docs/internal-code.md says where branches land):
+
+    - the first instruction (function entry);
+    - every branch target: a `loop` that some br/br_if/br_table targets; the instruction after
+      the `end` of a block/if that some branch targets; the function's final `end` when a branch
+      targets the function label (it executes as `return`); the `end` of every `if` (where a
+      false `if` without else jumps, and where `else` jumps when the then-arm finishes); the
+      first instruction after `else` (where a false `if` jumps);
+    - the instruction after br, br_if, br_table, return, unreachable, if, else, call,
+      call_indirect.
+
+    A `loop` no branch targets, or the code after a block's `end` no branch targets, is reached
+    only by falling through and starts no block."""
+    instrs = list(instructions(module, func))
+    if not instrs:
+        return set()
+    leaders = {instrs[0][0]}
+    final_end = instrs[-1][0]
+    stack: list[list] = []                 # [opcode, pc, targeted] per open block/loop/if
+    n = len(instrs)
+    for k, (pc, op, imm) in enumerate(instrs):
+        nxt = instrs[k + 1][0] if k + 1 < n else None
+        if op == ops.BLOCK or op == ops.LOOP or op == ops.IF:
+            stack.append([op, pc, False])
+        elif op == ops.BR or op == ops.BR_IF or op == ops.BR_TABLE:
+            labels = (*imm[0], imm[1]) if op == ops.BR_TABLE else (imm[0],)
+            for depth in labels:
+                if depth >= len(stack):    # the function's label: lands on the final end
+                    leaders.add(final_end)
+                    continue
+                fr = stack[-1 - depth]
+                if fr[0] == ops.LOOP:
+                    leaders.add(fr[1])     # br to a loop lands on the `loop` instruction
+                else:
+                    fr[2] = True           # lands on the instruction after the block's end
+        elif op == ops.END and stack:
+            kind, _, targeted = stack.pop()
+            if kind == ops.IF:
+                leaders.add(pc)            # target of a false `if` (no else) / of `else`
+            if targeted and nxt is not None:
+                leaders.add(nxt)
+        if op in _ENDS_BLOCK and nxt is not None:
+            leaders.add(nxt)
+    return leaders
 
 
 def basic_blocks(module, func) -> list[BasicBlock]:
-    """The basic blocks of `func` in code order. Leaders: the first instruction; every
-    block/loop/else; the instruction after br, br_if, br_table, if, end, return, unreachable.
-    Calls do not end a block."""
+    """The basic blocks of `func` in code order, split at `block_leaders(module, func)`: when a
+    block's first instruction executes, all of its instructions execute, in order, unless one of
+    them traps (a trap ends the run). Every instruction is in exactly one block. Used by
+    coverage (block coverage), hotness, icount, opcodes and timeout."""
+    leaders = block_leaders(module, func)
     blocks: list[BasicBlock] = []
     cur: list[int] = []
-    new = True
-    for pc, op, _ in instructions(module, func):
-        if (new or op in _STARTS_BLOCK) and cur:
+    for pc, _, _ in instructions(module, func):
+        if pc in leaders and cur:
             blocks.append(BasicBlock(cur[0], cur[-1], tuple(cur)))
             cur = []
         cur.append(pc)
-        new = op in _ENDS_BLOCK
     if cur:
         blocks.append(BasicBlock(cur[0], cur[-1], tuple(cur)))
     return blocks
