@@ -37,11 +37,10 @@ def consumed(module, func: int, op: int, imm: tuple) -> int:
     sig = ops.SIGNATURES.get(op)
     if sig is not None:
         return len(sig[0])
-    defn = getattr(module, "defn", None)
-    if op == ops.CALL and defn is not None:
-        return len(defn.func_type(imm[0]).params)
-    if op == ops.CALL_INDIRECT and defn is not None:
-        return len(defn.types[imm[0]].params) + 1
+    if op == ops.CALL:
+        return len(module.func_type(imm[0]).params)
+    if op == ops.CALL_INDIRECT:
+        return len(module.types[imm[0]].params) + 1
     return _CONSUMES.get(op, 0)
 
 

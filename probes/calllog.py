@@ -26,18 +26,11 @@ class CallLog:
     """Logs calls of function `func` (index or name) of `module`."""
 
     def __init__(self, instrument, module, func, limit: int | None = None):
-        defn = getattr(module, "defn")
         if isinstance(func, str):
-            name = func.strip('"')
-            idx = next((i for i, n in defn.names.funcs.items() if n == name), None)
-            if idx is None:
-                idx = next((e.index for e in defn.exports if e.kind == "func" and e.name == name), None)
-            if idx is None:
-                raise ValueError(f"no function named {func!r}")
-            func = idx
+            func = module.func_index(func)        # ValueError if there is no such function
         self.func = func
         self.name = func_ref(module, func).strip('"')
-        ty = defn.func_type(func)
+        ty = module.func_type(func)
         self.nparams, self.nresults = len(ty.params), len(ty.results)
         self.limit = limit
         self.lines: list[str] = []

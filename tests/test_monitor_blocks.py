@@ -383,3 +383,28 @@ def test_memstats_equals_per_access_reference_c_program():
         b = _run_wasi(path, argv, [load_monitor("memstats:access")])[2]
         ra, rb = a.finish(), b.finish()
         assert ra == rb and '"loads": 0' not in ra
+
+
+# ------------------------------------------------------------------ Module.func_type & co
+
+def test_module_func_type_names_and_index():
+    from wizardpy import FuncType
+    from wizardpy.types import I32, I64
+
+    m = Module(Engine(), wat(r"""(module
+      (type $t (func (param i64) (result i32)))
+      (import "env" "h" (func $h (param i32 i32)))
+      (func $f (export "eff") (param i32) (result i32) local.get 0)
+      (func (export "anon") (type $t) i32.const 0)
+      (func $g))"""))
+    assert m.func_type(0) == FuncType((I32, I32), ())                 # the import
+    assert m.func_type(1) == m.func_type("f") == m.func_type('"f"') == m.func_type("eff") \
+        == FuncType((I32,), (I32,))
+    assert m.func_type("anon") == FuncType((I64,), (I32,)) == m.types[0]
+    assert m.func_type("g") == FuncType((), ())
+    assert m.func_names() == {0: "h", 1: "f", 3: "g"}
+    assert (m.func_index("eff"), m.func_index("anon"), m.func_index('"g"')) == (1, 2, 3)
+    with pytest.raises(ValueError):
+        m.func_index("nope")
+    with pytest.raises(IndexError):
+        m.func_type(4)

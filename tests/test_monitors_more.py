@@ -435,3 +435,19 @@ def test_non_intrusive(cprog, spec):
     plain = cli("run", cprog, 7)
     mon = cli("run", "--monitor", spec, "--output", os.devnull, cprog, 7)
     assert (mon.returncode, mon.stdout, mon.stderr) == (plain.returncode, plain.stdout, plain.stderr)
+
+
+def test_c_program_calls_dot_to_output_file(cprog, tmp_path):
+    """`--monitor calls:dot --output FILE`: the CLI hands --output to the monitor (Session sets
+    `monitor.output`), so FILE is the DOT graph and no `calls.dot` is written; the edge counts
+    are the program's own call counters."""
+    plain = cli("run", cprog, 5)
+    c = _c_counters(plain.stdout)
+    out = tmp_path / "graph.dot"
+    r = cli("run", "--monitor", "calls:dot", "--output", out, cprog, 5, cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout == plain.stdout
+    assert not (tmp_path / "calls.dot").exists()
+    text = out.read_text()
+    assert text.startswith("digraph calls {") and text.rstrip().endswith("}")
+    assert f'"\\"apply\\"" -> "\\"sq\\"" [label="{c["sq"]}"];' in text
+    assert f'"\\"apply\\"" -> "\\"cube\\"" [label="{c["cube"]}"];' in text

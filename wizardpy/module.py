@@ -136,6 +136,36 @@ class Module:
         """'"name"' from the name section, or '#N'."""
         return self.defn.func_name(funcidx)
 
+    def func_names(self) -> dict[int, str]:
+        """{function index: name} from the name section (bare names; functions without one
+        are absent)."""
+        return dict(self.defn.names.funcs)
+
+    def func_index(self, name: str) -> int:
+        """The index of a function named `name`: a name from the name section (bare or quoted
+        as `func_name` prints it), else an export name. ValueError if there is none."""
+        bare = name[1:-1] if len(name) >= 2 and name[0] == name[-1] == '"' else name
+        for i, n in self.defn.names.funcs.items():
+            if n == bare:
+                return i
+        for e in self.defn.exports:
+            if e.kind == "func" and e.name == bare:
+                return e.index
+        raise ValueError(f"no function named {name!r}")
+
+    def func_type(self, func: int | str) -> FuncType:
+        """The FuncType (params, results) of function `func`: an index (imported functions
+        first) or a name as `func_index` takes it."""
+        idx = self.func_index(func) if isinstance(func, str) else func
+        if not 0 <= idx < self.defn.num_funcs:
+            raise IndexError(f"function index {idx} out of range ({self.defn.num_funcs} functions)")
+        return self.defn.func_type(idx)
+
+    @property
+    def types(self) -> tuple[FuncType, ...]:
+        """The type section: the FuncType of each type index (`call_indirect`'s immediate)."""
+        return tuple(self.defn.types)
+
     # ------------------------------------------------------------------ source (DWARF)
     @property
     def has_source_info(self) -> bool:
