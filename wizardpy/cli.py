@@ -448,13 +448,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _guard_monitors(session, ProbeError) -> list:
-    """Wrap each monitor's hooks so that one faulty monitor neither stops the others nor hides
-    their reports: its exception becomes a ProbeError (monitor name, hook, traceback) collected
-    in the returned list, and its later hooks are skipped."""
+    """Wrap each monitor's on_finish so that one faulty monitor does not hide the others'
+    reports: its exception becomes a ProbeError (monitor name, hook, traceback) collected in the
+    returned list. (An exception in on_parse/on_instantiate, before the program runs, stays an
+    internal error: one line, traceback with --debug; see tests/test_cli.py.)"""
     errors: list = []
     for m in session.monitors:
         failed: list = []
-        for hook in ("on_parse", "on_instantiate", "on_finish"):
+        for hook in ("on_finish",):
             fn = getattr(m, hook)
 
             def guarded(*a, _fn=fn, _hook=hook, _m=m, _failed=failed):
