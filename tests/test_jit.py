@@ -1,0 +1,473 @@
+"""The JIT tier (wizardpy/jit): compiled code against the interpreter, mixed stacks, traps.
+
+The spec suite under `--tier jit` is in test_spec.py (parametrized over tiers); the workloads'
+stdout under the JIT is compared with wasmtime's at the end of this file.
+"""
+from __future__ import annotations
+
+import math
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from spec_cache import wat2wasm
+
+from wizardpy import Engine, EngineConfig, FuncType, Linker, Module, Trap
+from wizardpy.types import I32
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# One function per instruction family; each takes raw inputs and returns a value (or traps).
+FAMILIES = r"""
+(module
+  (memory (export "memory") 1 4)
+  (table $t 4 funcref)
+  (global $g (mut i64) (i64.const 7))
+  (global $gf (mut f64) (f64.const 1.5))
+  (type $ii (func (param i32) (result i32)))
+  (elem (table $t) (i32.const 0) func $sq $neg)
+  (data (i32.const 100) "\01\02\03\04\05\06\07\08\ff\fe")
+  (func $sq (type $ii) local.get 0 local.get 0 i32.mul)
+  (func $neg (type $ii) i32.const 0 local.get 0 i32.sub)
+  (func (export "i32ops") (param i32 i32) (result i32)
+    local.get 0 local.get 1 i32.add local.get 0 local.get 1 i32.sub i32.xor
+    local.get 0 local.get 1 i32.mul i32.add local.get 0 local.get 1 i32.rotl i32.xor
+    local.get 0 local.get 1 i32.rotr i32.add local.get 0 local.get 1 i32.shl i32.xor
+    local.get 0 local.get 1 i32.shr_s i32.add local.get 0 local.get 1 i32.shr_u i32.xor
+    local.get 0 i32.clz i32.add local.get 1 i32.ctz i32.add local.get 0 i32.popcnt i32.add
+    local.get 0 local.get 1 i32.lt_s i32.add local.get 0 local.get 1 i32.lt_u i32.add
+    local.get 0 local.get 1 i32.ge_s i32.add local.get 0 local.get 1 i32.ge_u i32.add
+    local.get 0 i32.eqz i32.add local.get 0 i32.extend8_s i32.xor local.get 1 i32.extend16_s i32.add)
+  (func (export "i64ops") (param i64 i64) (result i64)
+    local.get 0 local.get 1 i64.add local.get 0 local.get 1 i64.sub i64.xor
+    local.get 0 local.get 1 i64.mul i64.add local.get 0 local.get 1 i64.rotl i64.xor
+    local.get 0 local.get 1 i64.rotr i64.add local.get 0 local.get 1 i64.shl i64.xor
+    local.get 0 local.get 1 i64.shr_s i64.add local.get 0 local.get 1 i64.shr_u i64.xor
+    local.get 0 i64.clz i64.add local.get 1 i64.ctz i64.add local.get 0 i64.popcnt i64.add
+    local.get 0 local.get 1 i64.lt_s i64.extend_i32_u i64.add
+    local.get 0 local.get 1 i64.gt_u i64.extend_i32_u i64.add
+    local.get 0 i64.extend32_s i64.xor local.get 1 i64.extend8_s i64.add
+    local.get 0 i32.wrap_i64 i64.extend_i32_s i64.add)
+  (func (export "div_s") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_s)
+  (func (export "div_u") (param i32 i32) (result i32) local.get 0 local.get 1 i32.div_u)
+  (func (export "rem_s") (param i32 i32) (result i32) local.get 0 local.get 1 i32.rem_s)
+  (func (export "rem_u") (param i32 i32) (result i32) local.get 0 local.get 1 i32.rem_u)
+  (func (export "div64_s") (param i64 i64) (result i64) local.get 0 local.get 1 i64.div_s)
+  (func (export "rem64_s") (param i64 i64) (result i64) local.get 0 local.get 1 i64.rem_s)
+  (func (export "f64ops") (param f64 f64) (result f64)
+    local.get 0 local.get 1 f64.add local.get 0 local.get 1 f64.mul f64.sub
+    local.get 0 local.get 1 f64.div f64.add local.get 0 local.get 1 f64.min f64.add
+    local.get 0 local.get 1 f64.max f64.add local.get 0 f64.abs f64.sqrt f64.add
+    local.get 0 f64.floor f64.add local.get 0 f64.ceil f64.add local.get 0 f64.trunc f64.add
+    local.get 0 f64.nearest f64.add local.get 1 f64.neg local.get 0 f64.copysign f64.add)
+  (func (export "f32ops") (param f32 f32) (result f32)
+    local.get 0 local.get 1 f32.add local.get 0 local.get 1 f32.mul f32.sub
+    local.get 0 local.get 1 f32.div f32.add local.get 0 local.get 1 f32.min f32.add
+    local.get 0 local.get 1 f32.max f32.add local.get 0 f32.abs f32.sqrt f32.add
+    local.get 0 f32.nearest f32.add local.get 1 f32.neg local.get 0 f32.copysign f32.add)
+  (func (export "fmin") (param f32 f32) (result f32) local.get 0 local.get 1 f32.min)
+  (func (export "fmax64") (param f64 f64) (result f64) local.get 0 local.get 1 f64.max)
+  (func (export "fsub0") (param f32) (result f32) local.get 0 f32.const 0 f32.sub)
+  (func (export "fnearest") (param f64) (result f64) local.get 0 f64.nearest)
+  (func (export "fcmp") (param f64 f64) (result i32)
+    local.get 0 local.get 1 f64.eq local.get 0 local.get 1 f64.ne i32.const 1 i32.shl i32.or
+    local.get 0 local.get 1 f64.lt i32.const 2 i32.shl i32.or
+    local.get 0 local.get 1 f64.ge i32.const 3 i32.shl i32.or)
+  (func (export "trunc_s") (param f64) (result i32) local.get 0 i32.trunc_f64_s)
+  (func (export "trunc_u") (param f32) (result i32) local.get 0 i32.trunc_f32_u)
+  (func (export "trunc64_s") (param f64) (result i64) local.get 0 i64.trunc_f64_s)
+  (func (export "trunc64_u") (param f64) (result i64) local.get 0 i64.trunc_f64_u)
+  (func (export "sat_s") (param f64) (result i32) local.get 0 i32.trunc_sat_f64_s)
+  (func (export "sat_u64") (param f32) (result i64) local.get 0 i64.trunc_sat_f32_u)
+  (func (export "convs") (param i64) (result f64)
+    local.get 0 f64.convert_i64_u local.get 0 f64.convert_i64_s f64.add
+    local.get 0 f32.convert_i64_u f64.promote_f32 f64.add
+    local.get 0 i32.wrap_i64 f32.convert_i32_s f64.promote_f32 f64.add
+    local.get 0 f64.reinterpret_i64 f32.demote_f64 i32.reinterpret_f32 f64.convert_i32_u f64.add)
+  (func (export "mem") (param i32) (result i64)
+    local.get 0 i64.load local.get 0 i32.load8_s i64.extend_i32_s i64.add
+    local.get 0 i64.load16_u i64.add local.get 0 i64.load32_s i64.add
+    local.get 0 i32.load offset=1 i64.extend_i32_u i64.add)
+  (func (export "store") (param i32 i64) (result i64)
+    local.get 0 local.get 1 i64.store offset=3 local.get 0 local.get 1 i32.wrap_i64 i32.store8
+    local.get 0 local.get 1 i64.store16 offset=9 local.get 0 i64.load offset=3
+    local.get 0 i64.load offset=8 i64.add)
+  (func (export "grow") (param i32) (result i32) local.get 0 memory.grow memory.size i32.add)
+  (func (export "bulk") (param i32 i32 i32) (result i32)
+    local.get 0 local.get 1 local.get 2 memory.copy
+    local.get 0 i32.const 0x5a i32.const 3 memory.fill
+    local.get 0 i32.load local.get 1 i32.load i32.add)
+  (func (export "globals") (param i64) (result i64)
+    global.get $g local.get 0 i64.add global.set $g global.get $g
+    global.get $gf f64.const 2 f64.mul global.set $gf global.get $gf i64.trunc_f64_s i64.add)
+  (func (export "indirect") (param i32 i32) (result i32) local.get 1 local.get 0 call_indirect (type $ii))
+  (func (export "tables") (param i32) (result i32)
+    i32.const 2 local.get 0 table.get $t table.set $t
+    ref.null func i32.const 1 table.grow $t table.size $t i32.add
+    i32.const 7 i32.const 2 call_indirect (type $ii) i32.add)
+  (func (export "control") (param i32) (result i32) (local i32 i32)
+    block $out
+      loop $l
+        local.get 1 local.get 0 i32.ge_u br_if $out
+        block $a block $b block $c
+          local.get 1 i32.const 3 i32.rem_u br_table $a $b $c
+        end local.get 2 i32.const 1 i32.add local.set 2
+        end local.get 2 i32.const 10 i32.add local.set 2
+        end local.get 2 i32.const 100 i32.add local.set 2
+        local.get 1 i32.const 1 i32.add local.set 1
+        local.get 1 i32.const 1 i32.and if (result i32) i32.const 1000 else i32.const 0 end
+        local.get 2 i32.add local.set 2
+        br $l
+      end
+    end
+    local.get 2)
+  (func (export "multi") (param i32 i32) (result i32 i32)
+    local.get 0 local.get 1
+    block (param i32 i32) (result i32 i32) local.get 0 br_if 0 drop drop i32.const 5 i32.const 6 end)
+  (func (export "select") (param i32 i64 i64) (result i64)
+    local.get 1 local.get 2 local.get 0 select)
+  (func (export "unreach") (param i32) (result i32) local.get 0 if unreachable end local.get 0)
+)
+"""
+
+I32S = [0, 1, 2, 7, 31, 32, 33, -1, -2, 0x7FFFFFFF, -0x80000000, 12345, -98765]
+I64S = [0, 1, 3, 63, 64, -1, 0x7FFFFFFFFFFFFFFF, -0x8000000000000000, 1 << 40, -(1 << 33) + 5]
+F64S = [0.0, -0.0, 1.0, -1.5, 2.5, 3.5, -2.5, 0.49999999999999994, 1e300, -1e-300,
+        math.inf, -math.inf, math.nan, 4294967295.9, 4294967296.0, -2147483648.9, 2147483647.5,
+        9.3e18, 1.9e19, -9.3e18]
+F32S = [0.0, -0.0, 1.0, -1.5, 2.5, 0.5, 3.4e38, -3.4e38, math.inf, math.nan, 4294967040.0, -0.9]
+F32_SNAN = 0x7FA00000
+F64_SNAN = 0x7FF4000000000000
+
+CASES = {
+    "i32ops": [(a, b) for a in I32S for b in I32S],
+    "i64ops": [(a, b) for a in I64S for b in I64S],
+    "div_s": [(a, b) for a in I32S for b in I32S], "div_u": [(a, b) for a in I32S for b in I32S],
+    "rem_s": [(a, b) for a in I32S for b in I32S], "rem_u": [(a, b) for a in I32S for b in I32S],
+    "div64_s": [(a, b) for a in I64S for b in I64S], "rem64_s": [(a, b) for a in I64S for b in I64S],
+    "f64ops": [(a, b) for a in F64S for b in F64S], "f32ops": [(a, b) for a in F32S for b in F32S],
+    "fcmp": [(a, b) for a in F64S for b in F64S],
+    "trunc_s": [(a,) for a in F64S], "trunc_u": [(a,) for a in F32S],
+    "trunc64_s": [(a,) for a in F64S], "trunc64_u": [(a,) for a in F64S],
+    "sat_s": [(a,) for a in F64S], "sat_u64": [(a,) for a in F32S],
+    "convs": [(a,) for a in I64S],
+    "mem": [(a,) for a in (0, 96, 100, 101, 65528, 65529, 65535, 65536, -1)],
+    "store": [(a, b) for a in (0, 50, 65520, 65521, 70000) for b in I64S[:5]],
+    "bulk": [(100, 200, 8), (200, 100, 4), (65530, 0, 6), (65531, 0, 6), (0, 65536, 1), (5, 5, 0)],
+    "globals": [(a,) for a in I64S[:4]],
+    "indirect": [(0, 9), (1, 9), (2, 9), (3, 9), (4, 9), (-1, 9)],
+    "tables": [(0,), (1,)],
+    "control": [(a,) for a in (0, 1, 2, 3, 10, 57)],
+    "multi": [(0, 1), (1, 2), (0, 0)],
+    "select": [(c, a, b) for c in (0, 1, 5) for a in I64S[:3] for b in I64S[3:5]],
+    "unreach": [(0,), (1,)],
+}
+
+
+def _raw(ty, v) -> int:
+    if isinstance(v, float):
+        if ty == 0x7D:
+            return struct.unpack("<I", struct.pack("<f", v))[0]
+        return struct.unpack("<Q", struct.pack("<d", v))[0]
+    return v & (0xFFFFFFFF if ty in (0x7F, 0x7D) else 0xFFFFFFFFFFFFFFFF)
+
+
+def _run_all(tier: str) -> dict:
+    """{(name, args): ("ok", raw results) | ("trap", reason)}: every case in one fresh
+    instance per function (memory/table/global state evolves across a function's cases)."""
+    e = Engine(tier=tier)
+    m = Module(e, wat2wasm(FAMILIES))
+    out = {}
+    for name, cases in CASES.items():
+        inst = Linker(e).instantiate(m)
+        f = inst.exports[name]
+        for args in cases:
+            raw = [_raw(t, a) for t, a in zip(f.type.params, args)]
+            try:
+                out[(name, args)] = ("ok", tuple(f.call_raw(raw)))
+            except Trap as t:
+                out[(name, args)] = ("trap", t.reason if hasattr(t, "reason") else str(t).split("\n")[0])
+    return out
+
+
+def _nan_class(bits: int, width: int) -> str | None:
+    if width == 32:
+        exp, frac, quiet = (bits >> 23) & 0xFF, bits & 0x7FFFFF, 1 << 22
+        if exp == 0xFF and frac:
+            return "arith" if frac & quiet else "snan"
+    else:
+        exp, frac, quiet = (bits >> 52) & 0x7FF, bits & ((1 << 52) - 1), 1 << 51
+        if exp == 0x7FF and frac:
+            return "arith" if frac & quiet else "snan"
+    return None
+
+
+def test_families_match_interpreter():
+    ref = _run_all("int")
+    got = _run_all("jit")
+    assert ref.keys() == got.keys()
+    bad = []
+    for k in ref:
+        r, g = ref[k], got[k]
+        if r == g:
+            continue
+        # NaN results: the spec allows any arithmetic NaN; both must be quiet NaNs
+        if r[0] == g[0] == "ok" and len(r[1]) == len(g[1]):
+            if all(a == b or (_nan_class(a, 64) == _nan_class(b, 64) == "arith") or
+                   (_nan_class(a, 32) == _nan_class(b, 32) == "arith") for a, b in zip(r[1], g[1])):
+                continue
+        bad.append((k, r, g))
+    assert not bad, f"{len(bad)} differences, first: {bad[:5]}"
+    # the cases really exercise traps
+    reasons = {v[1] for v in got.values() if v[0] == "trap"}
+    assert {"integer divide by zero", "integer overflow", "invalid conversion to integer",
+            "out of bounds memory access", "undefined element", "uninitialized element",
+            "unreachable"} <= reasons, reasons
+
+
+@pytest.mark.parametrize("tier", ["int", "jit"])
+def test_signalling_nan_is_quieted(tier):
+    e = Engine(tier=tier)
+    i = Linker(e).instantiate(Module(e, wat2wasm(FAMILIES)))
+    (r,) = i.exports["fsub0"].call_raw([F32_SNAN])
+    assert _nan_class(r, 32) == "arith"
+    (r,) = i.exports["fmin"].call_raw([F32_SNAN, 0x3F800000])
+    assert _nan_class(r, 32) == "arith"
+    (r,) = i.exports["fmax64"].call_raw([0, F64_SNAN])
+    assert _nan_class(r, 64) == "arith"
+    (r,) = i.exports["fnearest"].call_raw([F64_SNAN])
+    assert _nan_class(r, 64) == "arith"
+
+
+def test_every_function_is_compiled():
+    e = Engine(tier="jit")
+    m = Module(e, wat2wasm(FAMILIES))
+    inst = Linker(e).instantiate(m)
+    nimp = m.num_imported_funcs
+    assert all(f._ptr.jit_entry != e.ffi.NULL for f in inst.funcs[nimp:])
+    s = e.jit.stats[-1]
+    assert s.funcs == len(m.codes) and s.seconds > 0 and s.ir_instrs > 0
+    assert "ms/function" in e.jit.compile_report()
+
+
+def test_unknown_tier_rejected():
+    with pytest.raises(ValueError, match="unknown tier 'fast'"):
+        Engine(tier="fast")
+    with pytest.raises(ValueError, match="jit_opt_level"):
+        Engine(tier="jit", jit_opt_level=7)
+
+
+@pytest.mark.parametrize("level", [0, 1, 3])
+def test_opt_levels(level):
+    e = Engine(tier="jit", jit_opt_level=level)
+    i = Linker(e).instantiate(Module(e, wat2wasm(FAMILIES)))
+    assert i.exports["control"](57) == Engine_ref_control(57)
+
+
+def Engine_ref_control(n):
+    e = Engine(tier="int")
+    return Linker(e).instantiate(Module(e, wat2wasm(FAMILIES))).exports["control"](n)
+
+
+# ---- recursion, mixed stacks, traps ---------------------------------------------------------
+
+REC = r"""
+(module
+  (import "env" "host" (func $host (param i32) (result i32)))
+  (func $inf (export "inf") (param i32) (result i32) local.get 0 i32.const 1 i32.add call $inf)
+  (func $fib (export "fib") (param i32) (result i32)
+    local.get 0 i32.const 2 i32.lt_u if (result i32) local.get 0 else
+    local.get 0 i32.const 1 i32.sub call $fib local.get 0 i32.const 2 i32.sub call $fib i32.add end)
+  (func $a (export "a") (param i32) (result i32) local.get 0 call $b i32.const 1 i32.add)
+  (func $b (export "b") (param i32) (result i32) local.get 0 call $host i32.const 2 i32.add)
+  (func $c (export "c") (param i32) (result i32) local.get 0 call $d)
+  (func $d (export "d") (param i32) (result i32) i32.const 100 local.get 0 i32.div_u)
+)
+"""
+
+
+def _rec(tier="jit", host=None, **kw):
+    e = Engine(tier=tier, **kw)
+    m = Module(e, wat2wasm(REC))
+    lk = Linker(e)
+    lk.define_func("env", "host", FuncType((I32,), (I32,)), host or (lambda x: x * 10))
+    return e, m, lk.instantiate(m)
+
+
+def test_infinite_recursion_traps_and_engine_survives():
+    e, m, i = _rec()
+    with pytest.raises(Trap) as ex:
+        i.exports["inf"](0)
+    assert "call stack exhausted" in str(ex.value)
+    assert all(f[1] == '"inf"' for f in ex.value.frames[:5])
+    assert i.exports["fib"](20) == 6765          # still usable
+    assert e.thread.nframes == 0 and e.thread.sp == 0
+
+
+def test_infinite_recursion_hits_the_c_stack_limit():
+    # a frame limit far above what the C stack holds: the native stack check must trap
+    e, m, i = _rec(max_call_depth=5_000_000, value_stack_slots=1 << 25)
+    with pytest.raises(Trap) as ex:
+        i.exports["inf"](0)
+    assert "call stack exhausted" in str(ex.value)
+    assert len(ex.value.frames) < 5_000_000
+    assert i.exports["fib"](15) == 610
+
+
+def test_recursion_in_subprocess_process_alive():
+    code = ("from tests.test_jit import _rec\nfrom wizardpy import Trap\n"
+            "e, m, i = _rec(max_call_depth=10**7, value_stack_slots=1 << 26)\n"
+            "try:\n    i.exports['inf'](0)\nexcept Trap as t:\n    print('trap', str(t).split(chr(10))[0])\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300, env={"PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"})
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "trap call stack exhausted" in p.stdout
+
+
+def _names(frames):
+    return [f[1] for f in frames]
+
+
+def test_backtrace_crosses_jit_interp_host():
+    """jit $a -> interpreted $b (invalidated) -> host -> jit $c -> jit $d traps."""
+    holder = {}
+
+    def host(x):
+        return holder["c"](0)         # re-enters Wasm: $c -> $d divides by zero
+
+    e, m, i = _rec(host=host)
+    holder["c"] = i.exports["c"]
+    b_idx = next(k for k in range(m.num_funcs) if m.func_name(k) == '"b"')
+    e.jit.invalidate(m, b_idx)
+    assert i.exports["b"]._ptr.jit_entry == e.ffi.NULL
+    assert i.exports["a"]._ptr.jit_entry != e.ffi.NULL
+    with pytest.raises(Trap) as ex:
+        i.exports["a"](1)
+    assert "integer divide by zero" in str(ex.value)
+    # innermost first: the nested invocation's frames, then the outer ones (through the host)
+    assert _names(ex.value.frames)[:2] == ['"d"', '"c"']
+    # a normal result across all three kinds of frames
+    e2, m2, i2 = _rec(host=lambda x: x * 10)
+    e2.jit.invalidate(m2, b_idx)
+    assert i2.exports["a"](4) == 43
+
+
+def test_host_sees_backtrace_of_compiled_frames():
+    seen = {}
+
+    def host(x):
+        seen["bt"] = e.current_backtrace()
+        return x
+
+    e, m, i = _rec(host=host)
+    assert i.exports["a"](3) == 6
+    names = _names(seen["bt"])
+    assert names == ['"b"', '"a"']
+    pcs = [f[2] for f in seen["bt"]]
+    assert all(pc > 0 for pc in pcs)
+
+
+def test_trap_location_pc_matches_interpreter():
+    res = {}
+    for tier in ("int", "jit"):
+        e, m, i = _rec(tier=tier)
+        with pytest.raises(Trap) as ex:
+            i.exports["c"](0)
+        res[tier] = ex.value.frames
+    assert res["int"] == res["jit"]
+
+
+def test_tiered_compiles_after_threshold():
+    e, m, i = _rec(tier="tiered", jit_threshold=5)
+    fib = i.exports["fib"]
+    assert fib._ptr.jit_entry == e.ffi.NULL
+    fib(10)                       # 177 calls of fib in the interpreter
+    assert fib._ptr.jit_entry == e.ffi.NULL
+    fib(10)                       # tier-up before this call
+    assert fib._ptr.jit_entry != e.ffi.NULL
+    assert fib(20) == 6765
+
+
+# ---- probes in compiled code ---------------------------------------------------------------
+
+PROBED = r"""
+(module
+  (func $sum (export "sum") (param i32) (result i32) (local i32)
+    block loop
+      local.get 0 i32.eqz br_if 1
+      local.get 1 local.get 0 i32.add local.set 1
+      local.get 0 i32.const 1 i32.sub local.set 0
+      br 0
+    end end
+    local.get 1)
+)
+"""
+
+
+def test_probes_compiled_in_and_invalidated_on_change():
+    from wizardpy import CountProbe, FuncProbe
+
+    e = Engine(tier="jit")
+    m = Module(e, wat2wasm(PROBED))
+    fc = m.code_of(0)
+    add_pc = next(pc for pc, op in fc.instrs if op == 0x6A)
+    seen = []
+
+    def cb(loc):
+        fr = loc.frame
+        seen.append((fr.get_local(0), fr.get_local(1), fr.get_operand(0), fr.get_operand(1)))
+
+    count = CountProbe()
+    fp = FuncProbe(cb)
+    e.instrument.insert(m, 0, add_pc, fp)
+    e.instrument.insert(m, 0, 0, count)            # entry probe
+    i = Linker(e).instantiate(m)
+    assert i.exports["sum"]._ptr.jit_entry != e.ffi.NULL
+    assert i.exports["sum"](3) == 6
+    assert seen == [(3, 0, 3, 0), (2, 3, 2, 3), (1, 5, 1, 5)]
+    assert count.count == 1
+    n = len(e.jit.stats)
+    e.instrument.remove(m, 0, add_pc, fp)          # invalidates; recompiled on the next call
+    assert i.exports["sum"]._ptr.jit_entry == e.ffi.NULL
+    assert i.exports["sum"](4) == 10
+    assert len(e.jit.stats) == n + 1 and i.exports["sum"]._ptr.jit_entry != e.ffi.NULL
+    assert len(seen) == 3 and count.count == 2
+
+
+def test_probe_writer_changes_compiled_local():
+    from wizardpy import FuncProbe
+
+    e = Engine(tier="jit")
+    m = Module(e, wat2wasm(PROBED))
+    fc = m.code_of(0)
+    add_pc = next(pc for pc, op in fc.instrs if op == 0x6A)
+
+    def cb(loc):
+        loc.frame.writer().set_operand(0, 100)      # the addend becomes 100
+
+    e.instrument.insert(m, 0, add_pc, FuncProbe(cb))
+    i = Linker(e).instantiate(m)
+    assert i.exports["sum"](3) == 300
+
+
+# ---- workloads: identical stdout under the JIT ----------------------------------------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import test_workloads as tw  # noqa: E402
+
+_JIT_RUNNER = tw._WIZARDPY_RUNNER.replace("engine = Engine()", "engine = Engine(tier='jit')")
+
+
+@pytest.mark.parametrize("name", tw.NAMES)
+def test_workload_parity_jit(name):
+    ref = tw.load_ref(name)
+    size = getattr(ref, "PARITY_SIZE", ref.SIZE)
+    path = tw.wasm_path(name)
+    argv = tw.workload_argv(name, size)
+    expected = tw.run_wasmtime(str(path), tuple(argv))
+    proc = subprocess.run([sys.executable, "-c", _JIT_RUNNER, str(path), *argv],
+                          capture_output=True, timeout=900, cwd=str(ROOT))
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-4000:]
+    assert proc.stdout.decode("utf-8") == expected
