@@ -43,6 +43,10 @@ class EngineConfig:
     jit_cpu: str = ""
     # Keep the optimised LLVM IR of each compiled module (engine.jit.last_ir) for inspection.
     jit_keep_ir: bool = False
+    # Write every local and operand of a compiled frame to the value stack before each call even
+    # without instrumentation (otherwise only once the engine's instrumentation exists: then
+    # probes can inspect caller frames). Costs stores per call; backtraces never need it.
+    jit_frame_state: bool = False
     # tier "tiered": calls (counted by both tiers in wz_func.calls) after which a module's
     # functions are compiled.
     jit_threshold: int = 1000

@@ -183,10 +183,13 @@ class JIT:
         self._listening = True
 
     def on_instrument(self, ins) -> None:
-        """The engine created its instrumentation: follow probe changes from now on."""
+        """The engine created its instrumentation: follow probe changes from now on, and
+        recompile everything with full frame state at calls (FrameAccessor of compiled frames)."""
         if not self._listening:
             ins.add_listener(self._on_probe_change)
             self._listening = True
+        for module in list(self._entries):
+            self.invalidate(module)
 
     def _on_probe_change(self, module, func, pc) -> None:
         if module is None:

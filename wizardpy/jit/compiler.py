@@ -149,6 +149,11 @@ class ModuleCompiler:
         self.intrinsics = {}
         self.invariant = self.llmod.add_metadata([])
         self.functions: dict[int, ir.Function] = {}
+        # Frame inspection (FrameAccessor of a caller frame) needs every local and operand of a
+        # compiled frame written out before each call; without instrumentation only the
+        # arguments, ip and sp are (backtraces need just ip). The JIT recompiles everything
+        # when the engine's instrumentation is created.
+        self.frame_state = "_instrument" in engine.__dict__ or engine.config.jit_frame_state
         L = layout
         self.t_flags = [o for o in (L.t_global_probes, L.t_limits) if o is not None]
 
@@ -286,13 +291,19 @@ class FunctionCompiler:
         b.position_at_end(cont)
 
     # ------------------------------------------------------------------ frame state
-    def write_out(self, ip, height, thread_sp=True):
-        """Write the frame state (ip, sp, locals, operands[0:height]) to the native stacks."""
+    def write_out(self, ip, height, thread_sp=True, args=None):
+        """Write the frame state (ip, sp, locals, operands[0:height]) to the native stacks.
+        Calls (`args` = number of arguments) write only the arguments and ip/sp when the module
+        is compiled without frame inspection (ModuleCompiler.frame_state False)."""
         b = self.b
         L = self.L
-        for i, wt in enumerate(self.local_types):
-            b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt), self.slot_ptr(i))
-        for h in range(height):
+        first = 0
+        if args is None or self.mc.frame_state:
+            for i, wt in enumerate(self.local_types):
+                b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt), self.slot_ptr(i))
+        else:
+            first = height - args
+        for h in range(first, height):
             v, wt = self.vs[h]
             b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h))
         sp = b.add(self.fp, self.c32(self.nl + height))
@@ -565,7 +576,7 @@ class FunctionCompiler:
         L = self.L
         np_ = len(ftype.params)
         h = len(self.vs)
-        self.write_out(ip, h, thread_sp=False)
+        self.write_out(ip, h, thread_sp=False, args=np_)
         base_h = h - np_
         base = b.add(self.fp, self.c32(self.nl + base_h))
         if direct is None:
