@@ -290,21 +290,46 @@ class MemstatsMonitor(Monitor):
         for (kind, i), name in names.items():
             get = f"fr.get_local({i})" if kind == "l" else f"gl[{i}].value"
             src.append(f"    {name} = {get} & 0xFFFFFFFF")
-        consts = {"add": self._add, "slow": self._slow}
+        consts = {"add": self._add, "slow": self._slow, "R": self.regions}
+        B = REGION_BITS
+        wrap, same, tot = [], [], [0, 0, 0, 0]
+        per_group = []
         for g, (base, accs) in enumerate(groups.items()):
             ks = [k for k, _, _, _ in accs]
             eff = [k + off for k, off, _, _ in accs]
             nl = sum(not st for _, _, st, _ in accs)
-            ns = len(accs) - nl
+            ns_ = len(accs) - nl
             br = sum(sz for _, _, st, sz in accs if not st)
             bw = sum(sz for _, _, st, sz in accs if st)
+            for i, v in enumerate((nl, ns_, br, bw)):
+                tot[i] += v
             consts[f"A{g}"] = tuple(accs)
-            src += [f"    b = {base}",
-                    f"    if b + {min(ks)} >= 0 and b + {max(ks)} <= 0xFFFFFFFF and "
-                    f"(b + {min(eff)}) >> {REGION_BITS} == (b + {max(eff)}) >> {REGION_BITS}:",
-                    f"        add((b + {min(eff)}) >> {REGION_BITS}, {nl}, {ns}, {br}, {bw})",
-                    "    else:",
-                    f"        slow(b, A{g})"]
+            src.append(f"    b{g} = {base}")
+            # no wrap-around mod 2**32: every address is b + k + offset
+            gw = []
+            if min(ks) < 0:
+                gw.append(f"b{g} >= {-min(ks)}")
+            if max(ks) > 0:
+                gw.append(f"b{g} <= {0xFFFFFFFF - max(ks)}")
+            wrap += gw
+            same += [f"(b{g} + {min(eff)}) >> {B} == x", f"(b{g} + {max(eff)}) >> {B} == x"]
+            per_group += [f"    if {' and '.join(gw + ['True'])} and "
+                          f"(b{g} + {min(eff)}) >> {B} == (b{g} + {max(eff)}) >> {B}:",
+                          f"        add((b{g} + {min(eff)}) >> {B}, {nl}, {ns_}, {br}, {bw})",
+                          "    else:",
+                          f"        slow(b{g}, A{g})"]
+        # the common case: no wrap-around and the whole block's accesses in one region: one
+        # dictionary update (else group by group, and access by access where needed)
+        src.append(f"    x = (b0 + {min(k + off for k, off, _, _ in next(iter(groups.values())))})"
+                   f" >> {B}")
+        src.append(f"    if {' and '.join(wrap + same)}:")
+        src += ["        r = R.get(x)",
+                "        if r is None:",
+                "            r = R[x] = [0, 0, 0, 0]",
+                f"        r[0] += {tot[0]}", f"        r[1] += {tot[1]}",
+                f"        r[2] += {tot[2]}", f"        r[3] += {tot[3]}",
+                "        return"]
+        src += per_group
         ns: dict = {}
         exec(compile("\n".join(src), "<memstats block>", "exec"), consts, ns)  # noqa: S102
         return ns["run"]

@@ -408,3 +408,37 @@ def test_module_func_type_names_and_index():
         m.func_index("nope")
     with pytest.raises(IndexError):
         m.func_type(4)
+
+
+# ------------------------------------------------------------------ docs/monitors.md examples
+
+def test_docs_monitors_examples():
+    """The CSV rows docs/monitors.md shows come from its demo program, and agree with what is
+    known about it: main(10) calls fib(0..9); fib(i) makes 2*F(i+1)-1 calls (276 in all), of
+    which the F(i+1) leaves (143) take the `if`; one store per iteration, one load."""
+    doc = (ROOT / "docs" / "monitors.md").read_text()
+    src = doc.split("```wat\n", 1)[1].split("```", 1)[0]
+    e = Engine()
+    m = Module(e, wat(src))
+    mons = [load_monitor(n) for n in ("coverage", "hotness", "branches", "loops", "icount",
+                                      "calls", "memstats")]
+    s = Session(e, mons, "csv")
+    s.parse(m)
+    inst = Instance(e, m, [])
+    assert inst.exports["main"](10) == 34                   # fib(9), stored at 4*9 = 36
+    out = s.finish().splitlines()
+    fib = [0, 1]
+    while len(fib) < 12:
+        fib.append(fib[-1] + fib[-2])
+    calls = sum(2 * fib[i + 1] - 1 for i in range(10))
+    leaves = sum(fib[i + 1] for i in range(10))
+    assert (calls, leaves) == (276, 143)
+    rows = [f'branch,"fib",6,if,[{calls - leaves} {leaves}]', 'branch,"main",29,br_if,[1 9]',
+            'loop,"main",3,31,10', 'icount,total,3293', f'calls,"fib",{calls}',
+            'callsite,"main",12,call,"fib",10', "memregion,0,0x00000000,1,10,4,40",
+            f'hotness,"fib",1,{calls}', "Block coverage:\t9 / 9 (100%)"]
+    for r in rows:
+        assert r in out, r
+    for r in ['branch,"main",29,br_if,[1 9]', 'loop,"main",3,31,10', "memregion,0,0x00000000,1,10,4,40",
+              'callsite,"main",12,call,"fib",10', 'hotness,"fib",1,276', "Block coverage:\t9 / 9 (100%)"]:
+        assert r in doc, r                                  # what the page shows
