@@ -56,7 +56,7 @@ workloads: install
 	$(PY) workloads/build.py
 
 bench: install
-	$(PY) -m bench
+	$(PY) -m bench suite
 
 clean:
 	rm -rf $(VENV) build *.egg-info wizardpy/_native*.so wizardpy/_native.c

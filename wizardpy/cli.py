@@ -3,6 +3,8 @@
     wizardpy run [--tier T] [--dir HOST[::GUEST]]... [--env K=V]... [--invoke NAME] app.wasm [args...]
     wizardpy wast [--tier T] FILE.wast...
     wizardpy inspect app.wasm [--func NAME_OR_INDEX]... [--all]
+    wizardpy bench [--quick] [--workloads W...] [--tiers T...] [--analyses A...] [--reps N] ...
+               (the benchmark suite, bench/suite.py: from a repository checkout only)
 
 Exit codes:
     0          success (`run`: the program's exit code, 0 when `_start` returns)
@@ -195,7 +197,35 @@ def build_parser() -> argparse.ArgumentParser:
                    help="disassemble this function (name from the name section or exports, or index)")
     p.add_argument("--all", action="store_true", help="disassemble every defined function")
     p.set_defaults(handler=cmd_inspect)
+
+    p = sub.add_parser("bench", add_help=False,
+                       help="run the benchmark suite (repository checkout only; "
+                            "`wizardpy bench --help`)",
+                       description="The benchmark suite (bench/suite.py).")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=lambda args: cmd_bench(args.bench_args))
     return parser
+
+
+def _bench_root():
+    """The repository checkout holding bench/suite.py (bench/ is not installed with the package):
+    next to this wizardpy package, else the current directory."""
+    for root in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if (root / "bench" / "suite.py").is_file():
+            return root
+    return None
+
+
+def cmd_bench(argv: list[str]) -> int:
+    root = _bench_root()
+    if root is None:
+        raise CliError("`wizardpy bench` needs a wizardpy repository checkout (bench/ is not "
+                       "installed with the package): run it from the repository")
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from bench import suite
+
+    return suite.main(list(argv), prog=f"{PROG} bench")
 
 
 def engine_config_from_args(args: argparse.Namespace):
@@ -700,6 +730,15 @@ def _err(line: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["bench"]:         # options go to the suite's own parser, untouched
+        try:
+            return cmd_bench(raw[1:])
+        except CliError as e:
+            _err(f"error: {e}")
+            return e.code
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPT
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
