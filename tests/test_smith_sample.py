@@ -68,12 +68,9 @@ def _probe_every_pc_reading_operands(path):
 import pytest  # noqa: E402
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "validator metadata: the function's final `end` after a `br` to the function label is "
-    "recorded with the polymorphic height 0 and no operand types, but a branch to the function "
-    "label jumps to that `end` with the results on the stack, so a probe there sees "
-    "num_operands == 1 and FrameAccessor.get_operand(0) raises IndexError (found by smith seed "
-    "42 module 803, minimized to `(func (result i32) i32.const 7 br 0)`)"))
+# Regression (smith seed 42 module 803, minimized to `(func (result i32) i32.const 7 br 0)`):
+# a branch to the function label lands on the final `end` with the results on the stack; the
+# validator used to record that `end` with the polymorphic height 0, so a probe there failed.
 @pytest.mark.parametrize("name", ["br-func-label-probe-at-end.wasm",
                                   "smith-42-803-br-func-label-probe-at-end.wasm"])
 def test_regression_probe_at_final_end_after_branch(name):

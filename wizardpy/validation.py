@@ -509,6 +509,12 @@ def _function(m: ModuleDef, ctx: _Ctx, funcidx: int, type_index: int, body, d: b
             ip = len(code)
             if kind == 4 and fr[1] != fr[2]:
                 raise _mismatch()
+            # An `end` is reached by fallthrough or by a branch (function label, `if` without
+            # else, `else`) — with the block's results on the stack either way, even when the
+            # fallthrough path was unreachable and the recorded height was polymorphic.
+            hts[-1] = fr[3] + len(fr[2])
+            if record is not None:
+                record[-1] = tuple(vs) + tuple(fr[2])
             ctrls.pop()
             if kind == 0:
                 emitn((0x0F, len(results)))
