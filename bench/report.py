@@ -81,6 +81,8 @@ def _na(why: str | None) -> str:
 def _tier_gap(result: dict, tier: str, analysis: str) -> str:
     """Why a tier x analysis has no figure: unavailable tier/monitor, or groups not run."""
     av = result.get("availability", {})
+    if tier not in result.get("config", {}).get("tiers", TIERS):
+        return f"{NA}: tier {tier} not selected in this run (--tiers)"
     t = av.get("tiers", {}).get(tier)
     if t is not None and not t.get("available"):
         return f"{NA}: {t.get('why')}"
@@ -412,6 +414,12 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
                 rows.append(row)
             head = ["workload", "no analysis"] + [f"{a} (≤{tt[a]}×)" if a in tt else a for a in cols]
             L += _table(head, rows)
+            L.append("")
+            L.append("Overhead = wall time with the analysis / without (same tier, paired per round), "
+                     "median (min–max)" + ("; the JIT's compile time of each run (the whole module, "
+                     "recompiled when probes change) is subtracted from both and reported separately"
+                     if tier != "int" else "; wall time = Module() + probe insertion + instantiation + "
+                     "run + the monitor's report") + ".")
             ov = result.get("summary", {}).get("overhead", {})
             gm = [f"{a} {ov[f'{tier}/{a}']['geomean']:.2f}×" for a in MONITORS if f"{tier}/{a}" in ov]
             if gm:
@@ -546,7 +554,8 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
                          fmt_s(cr["run"]["median"]) if cr.get("run") else "–",
                          f"{cr.get('instr', 0):,}" if cr.get("instr") else "–",
                          fmt_ips(cr["instr_per_s"]["median"]) if cr.get("instr_per_s") else "–",
-                         fmt_s(load_t["median"]) if load_t else "–",
+                         (fmt_s(load_t["median"]) if load_t else "–")
+                         + (f" (JIT compile {fmt_s(cr['compile']['median'])})" if cr.get("compile") else ""),
                          f"{cr.get('rss_kb', 0) / 1024:.0f} MB" if cr.get("rss_kb") else "–"])
             if cr.get("note"):
                 rows[-1][2] += f" ({cr['note']})"
@@ -750,3 +759,31 @@ def charts(result: dict, out_dir: Path) -> list[Path]:
     plt.close(fig)
     paths.append(p)
     return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# README section
+
+def readme_section(result: dict, results_rel: str = "bench/results", report_rel: str = "bench/RESULTS.md") -> str:
+    """The README's benchmark section: the headline chart and the targets table."""
+    m = result["machine"]
+    cfg = result["config"]
+    L = ["## Benchmarks", ""]
+    L.append(f"`make bench` (= `wizardpy bench`) runs the whole matrix — {len(cfg['workloads'])} workloads × "
+             f"tiers {', '.join(cfg['tiers'])} × analyses (none, {', '.join(MONITORS)}, an empty Python probe "
+             f"at every branch, a global one on a small input), the kernels, and the peers wasmtime, wasm3, "
+             f"pywasm and native `gcc -O2` — with every output checked against wasmtime's; "
+             f"`wizardpy bench --quick` is a ~2-minute smoke run. Full tables: [{report_rel}]({report_rel}).")
+    L.append("")
+    L.append(f"Latest {cfg['mode']} run: {result['date'][:10]}, {m.get('cpu')} ({m.get('cpus')} CPUs, load average "
+             f"{m.get('loadavg_at_start')} at the start: a shared, busy machine), wizardpy {m.get('git_commit')}, "
+             f"{cfg['reps']} repetitions per configuration.")
+    L.append("")
+    L.append(f"![monitor overhead per tier]({results_rel}/overhead.png)")
+    L.append("")
+    L += targets_table(result)
+    fails = result.get("failures", [])
+    if fails:
+        L.append("")
+        L.append(f"**{len(fails)} failure(s) in that run** — listed at the top of {report_rel}.")
+    return "\n".join(L) + "\n"
