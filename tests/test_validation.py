@@ -111,7 +111,8 @@ def test_block_br_keeps_values_and_height():
         0x6A,                   # ip 13
         0x0F, 1,                # ip 14
     ]
-    assert f.heights == [0, 1, 1, 2, 3, 1, 2, 1]  # after br the stack is polymorphic at 1
+    # an `end` is recorded with what it is reached with: the block base (1) + its result
+    assert f.heights == [0, 1, 1, 2, 3, 2, 2, 1]
 
 
 def test_branch_to_function_label_is_return():
