@@ -19,7 +19,80 @@ ROOT = os.path.dirname(HERE)
 CALLBACKS = """
 extern "Python+C" {
     int wz_host_call(wz_thread *t, wz_func *f, uint32_t base);
-    int wz_probe_fire(wz_thread *t, uint32_t global_);
+    int wz_probe_fire_py(wz_thread *t, uint32_t global_);
+}
+"""
+
+# wz_probe_fire (called by interp.c / jit_support.c): when the Engine has set t->py_probe, native
+# code calls Python directly through the C API (GIL re-acquired with PyGILState_Ensure: cffi
+# released it around wz_invoke; keeping it held saved only 10-20% more and would starve other
+# threads, e.g. the CLI's Ctrl-C watcher). With t->py_runs it looks the site up in the
+# instrumentation's run table and calls the probe's (f, arg) itself: no cffi callback wrapper, no
+# cdata for `t`, no ffi.from_handle, no Python dispatcher frame. Measured (process_time, same
+# run): empty Python probe 479 -> 74 ns per firing, global empty probe 478 -> 73 ns per
+# instruction. Exceptions never escape into C: they go to t->py_finish / t->py_park (parked as
+# engine.pending_exception) and the probe returns WZ_TRAP_HOST. t->py_probe NULL: the cffi
+# callback wz_probe_fire_py (wizardpy/native.py).
+PROBE_SHIM = r"""
+int wz_probe_fire_py(wz_thread *t, uint32_t global_);
+
+static int wz_park_exception(wz_thread *t)
+{
+    PyObject *et = NULL, *ev = NULL, *tb = NULL;
+    PyErr_Fetch(&et, &ev, &tb);
+    PyErr_NormalizeException(&et, &ev, &tb);
+    if (ev != NULL && tb != NULL) PyException_SetTraceback(ev, tb);
+    if (ev != NULL && t->py_park != NULL) {
+        PyObject *r = PyObject_CallFunctionObjArgs((PyObject *)t->py_park, ev, NULL);
+        if (r == NULL) PyErr_Clear(); else Py_DECREF(r);
+    }
+    Py_XDECREF(et); Py_XDECREF(ev); Py_XDECREF(tb);
+    return WZ_TRAP_HOST;
+}
+
+int wz_probe_fire(wz_thread *t, uint32_t global_)
+{
+    PyObject *cb = (PyObject *)t->py_probe;
+    if (cb == NULL) return wz_probe_fire_py(t, global_);
+    PyGILState_STATE st = PyGILState_Ensure();
+    int rc = 0;
+    PyObject *key = PyLong_FromSize_t(global_ ? 0 : (size_t)t->probe_site), *r = NULL;
+    PyObject *runs = (PyObject *)t->py_runs, *pair = NULL;
+    if (key != NULL && runs != NULL) pair = PyDict_GetItem(runs, key);      /* borrowed */
+    if (pair != NULL && PyTuple_Check(pair) && PyTuple_Size(pair) == 2 && t->py_finish != NULL) {
+        /* the site's (f, arg): call f(arg) here, no Python dispatcher in between */
+        PyObject *f = PyTuple_GetItem(pair, 0), *a = PyTuple_GetItem(pair, 1);
+        Py_INCREF(pair);                 /* a probe may remove itself (and its pair) */
+        r = PyObject_CallFunctionObjArgs(f, a, NULL);
+        if (r != Py_None) {              /* an action or an exception: the instrumentation's */
+            PyObject *et = NULL, *ev = NULL, *tb = NULL;
+            if (r == NULL) {
+                PyErr_Fetch(&et, &ev, &tb);
+                PyErr_NormalizeException(&et, &ev, &tb);
+                if (ev != NULL && tb != NULL) PyException_SetTraceback(ev, tb);
+            }
+            PyObject *r2 = PyObject_CallFunctionObjArgs((PyObject *)t->py_finish, key, f, a,
+                                                        r ? r : Py_None, ev ? ev : Py_None, NULL);
+            Py_XDECREF(r); Py_XDECREF(et); Py_XDECREF(ev); Py_XDECREF(tb);
+            r = r2;
+        }
+        Py_DECREF(pair);
+    } else if (key != NULL) {
+        r = PyObject_CallFunctionObjArgs(cb, key, NULL);
+    }
+    Py_XDECREF(key);
+    if (r == NULL) {
+        rc = wz_park_exception(t);
+    } else {
+        if (r != Py_None) {
+            long v = PyLong_AsLong(r);
+            if (v == -1 && PyErr_Occurred()) rc = wz_park_exception(t);
+            else rc = (int)v;
+        }
+        Py_DECREF(r);
+    }
+    PyGILState_Release(st);
+    return rc;
 }
 """
 
@@ -48,8 +121,9 @@ def make_builder(root=""):
     fb.cdef(header_cdef() + CALLBACKS)
     fb.set_source(
         "wizardpy._native",
-        '#include "wizard.h"\n',
-        sources=[os.path.join(root, "native", n) for n in ("interp.c", "runtime.c", "jit_support.c")],
+        '#include "wizard.h"\n' + PROBE_SHIM,
+        sources=[os.path.join(root, "native", n) for n in ("interp.c", "runtime.c", "jit_support.c",
+                                                           "fusion.c")],
         include_dirs=[os.path.join(root, "native")],
         depends=[os.path.join(root, "native", n) for n in ("wizard.h", "fusion.h")],
         libraries=["pthread"],

@@ -147,6 +147,18 @@ typedef struct wz_thread {
     uint32_t limit_tick;      /* instruction counter for the periodic deadline check */
     uintptr_t jit_stack_limit; /* compiled code recurses on the C stack: a call whose C stack
                                * address is below this traps WZ_TRAP_STACK (set by wz_invoke) */
+    /* Fast probe callback (native/build_native.py, wizardpy/engine.py): NULL, or a Python callable
+     * (PyObject*, kept alive by the Engine) that wz_probe_fire calls directly through the Python C
+     * API as cb(site) -> None | trap code, with site = t->probe_site for a local probe and 0 for a
+     * global one. If it raises, the exception goes to py_park(exc) and the result is WZ_TRAP_HOST.
+     * NULL: the cffi callback (wizardpy/native.py) is used.
+     * py_runs (NULL or a dict {site: (f, arg)}, site 0 = the global round) lets native code call
+     * f(arg) itself; a result other than None, or an exception, then goes to
+     * py_finish(site, f, arg, result, exception) -> trap code. A site not in it: py_probe(site). */
+    void *py_probe;
+    void *py_park;
+    void *py_runs;
+    void *py_finish;
 } wz_thread;
 
 /* ---- memories and tables (runtime.c) ---- */
@@ -175,6 +187,10 @@ int wz_resume(wz_thread *t, wz_func *f, uint32_t ip, const wz_val *locals,
 /* Superinstructions (native/fusion.h, wizardpy/fusion.py): 1 if `op` is a fused opcode the
  * interpreter implements (fused opcodes are >= 0x200; the original word stays in probe_ops). */
 int wz_fusable(uint32_t op);
+/* Fuse one function's fresh internal code (code[0 .. len)) in place, the original first words
+ * going to orig[] (its probe_ops): the number of sequences fused, -1 if code is not fresh
+ * (native/fusion.c; wizardpy/fusion.py `plan` is the reference). */
+int wz_fuse(uint32_t *code, uint32_t *orig, uint32_t len);
 
 /* ---- JIT tier support (jit_support.c): called by compiled code, see wizardpy/jit ---- */
 /* Call any function (compiled, interpreted or host) whose arguments are at t->stack[base..];

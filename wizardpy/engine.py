@@ -71,6 +71,9 @@ class Engine:
         self._funcs: dict[int, object] = {}    # wz_func* address -> Func
         self._instances: list = []             # wz_instance.id -> Instance
         self._probe_handler: Callable[[object, int], int] | None = None
+        self._probe_fire = None                # probe_fire override (see the property)
+        self._py_probe_keep = None             # strong refs of what wz_thread.py_probe points at
+        self._bind_probe_cb()
         self._fuel: int | None = None
         if cfg.timeout is not None:
             self.set_timeout(cfg.timeout)
@@ -322,6 +325,7 @@ class Engine:
             from .instrumentation import Instrumentation
 
             inst = self._instrument = Instrumentation(self)
+            self._bind_probe_cb()               # its fire(site) goes straight to native code
             if self.jit is not None:
                 self.jit.on_instrument(inst)
         return inst
@@ -330,10 +334,50 @@ class Engine:
         """Replace the instrumentation layer's callback by `handler(thread, global_) -> trap
         code` (None: back to `engine.instrument`). For tests of the native layer."""
         self._probe_handler = handler
-        self.__dict__.pop("probe_fire", None)   # see Instrumentation.__init__
+        self.probe_fire = None                  # see Instrumentation.__init__
 
-    def probe_fire(self, t, global_: int) -> int:
-        """Called by native code at a probe site (`global_` = 1 for the global-probe table)."""
+    @property
+    def probe_fire(self) -> Callable[[object, int], int]:
+        """`probe_fire(t, global_) -> trap code`: what a probe firing in native code calls
+        (`global_` = 1 for the global-probe table). Assignable (None = the default): the
+        instrumentation installs its own; assigning re-points the native fast callback."""
+        return self._probe_fire or self._probe_fire_default
+
+    @probe_fire.setter
+    def probe_fire(self, fn) -> None:
+        self._probe_fire = fn
+        self._bind_probe_cb()
+
+    def _bind_probe_cb(self) -> None:
+        """Point wz_thread.py_probe (called by native code through the Python C API with one int,
+        the probe site or 0 for a global probe, native/build_native.py) at the cheapest callable
+        that does what `probe_fire` does: the instrumentation's own `fire(site)` when it is in
+        charge, else an adapter. Exceptions it raises are parked in `pending_exception`."""
+        fn = self._probe_fire
+        ins = self.__dict__.get("_instrument")
+        runs = finish = None
+        if fn is not None and ins is not None and fn is ins._fire_fn:
+            cb = ins._fire_site
+            runs, finish = ins._runs, ins._finish    # native code calls runs[site] itself
+        else:
+            pf = fn or self._probe_fire_default
+            thread = self.thread
+
+            def cb(site):
+                return pf(thread, 0 if site else 1)
+
+        def park(exc):
+            self.pending_exception = exc
+        self._py_probe_keep = (cb, park, runs, finish)   # alive while the thread may use them
+        ffi, t = self.ffi, self.thread
+        t.py_runs = ffi.NULL
+        t.py_park = ffi.cast("void *", id(park))
+        t.py_finish = ffi.NULL if finish is None else ffi.cast("void *", id(finish))
+        t.py_probe = ffi.cast("void *", id(cb))
+        if runs is not None:
+            t.py_runs = ffi.cast("void *", id(runs))
+
+    def _probe_fire_default(self, t, global_: int) -> int:
         h = self._probe_handler
         if h is None:
             ins = self.__dict__.get("_instrument")

@@ -12,9 +12,10 @@ Rules
   (a frame is never stopped inside a sequence: nothing in it leaves the interpreter loop).
 - A trap inside a sequence reports the ip of the instruction that traps (the handler moves ip first).
 - Probes: before a probe is inserted at any instruction of a fused sequence, the instrumentation
-  calls `unfuse(module, w)` (restores the first word); after the last probe in the sequence is
-  removed, `refuse(module, w)` writes the fused word again. Words are absolute indices into
-  `module._code` (= code offset of the function + ip).
+  calls `unfuse(module, d, ip)` (restores the first word, remembers the fused one); after the last
+  probe in the sequence is removed, `refuse(module, d, ip)` writes the fused word again.
+- The pass itself runs in native code (native/fusion.c: in Python it doubled the load time of
+  big modules); `plan` below is the reference implementation the tests compare it with.
 
 Patterns (first match wins at each instruction, scanning forward):
     local.get a; local.get b; BINOP          local.get a; CONST; BINOP
@@ -26,6 +27,8 @@ Patterns (first match wins at each instruction, scanning forward):
 BINOP: the non-trapping i32/i64 binary operators and compares, f64 add/sub/mul/div/compares.
 """
 from __future__ import annotations
+
+import bisect
 
 FB_LLB, FB_LCB, FB_LB, FB_CB, FB_CBR, FB_MISC, FB_BS, FB_BT = (
     0x200, 0x300, 0x400, 0x500, 0x600, 0x700, 0x800, 0x900)
@@ -118,46 +121,87 @@ def plan(fc, ok: frozenset | None = None) -> list[tuple[int, int, tuple]]:
     return out
 
 
+def seq_len(fused: int) -> int:
+    """Number of instructions a fused opcode stands for."""
+    fam = fused & ~0xFF
+    if fam in (FB_LLB, FB_LCB) or (fam == FB_MISC and 0x36 <= (fused & 0xFF) <= 0x3E):
+        return 3
+    return 2
+
+
 def fuse_module(module) -> None:
-    """Fuse the module's code buffer (`module._code`, words laid out at `module._code_offsets`).
-    Records `module._fuse_of` (word of each instruction in a sequence -> word of its first) and
-    `module._fuse_seq` (first word -> (fused opcode, words of its instructions))."""
-    fuse_of: dict[int, int] = {}
-    fuse_seq: dict[int, tuple] = {}
-    module._fuse_of, module._fuse_seq = fuse_of, fuse_seq
+    """Fuse the module's code buffer (`module._code`, functions at `module._code_offsets`) in
+    native code (native/fusion.c, the same rules as `plan`). `module._unfused` keeps the fused
+    word of each sequence that a probe has un-fused (word index of its first instruction)."""
+    module._unfused = {}
+    module._fuse_ips = {}
+    module._fused_count = 0
     if not getattr(module.engine.config, "superinstructions", True):
         return
+    from .native import lib
     code, ops = module._code, module._probe_ops
-    ok = supported()
+    total = 0
     for fc, off in zip(module.codes, module._code_offsets):
-        for ip, fused, members in plan(fc, ok):
-            s = off + ip
-            ws = tuple(off + m for m in members)
-            for w in ws:
-                fuse_of[w] = s
-            fuse_seq[s] = (fused, ws)
-            ops[s] = code[s]            # the original word, for the hook and the JIT
-            code[s] = fused
+        n = len(fc.code)
+        if n > 1:
+            r = lib.wz_fuse(code + off, ops + off, n)
+            if r < 0:
+                raise AssertionError(f"superinstructions: unexpected internal code in {fc.index}")
+            total += r
+    module._fused_count = total
 
 
-def unfuse(module, w: int) -> None:
-    """A probe is about to be inserted at word `w`: restore the original first word of the
-    fused sequence containing `w` (if any)."""
-    s = module.__dict__.get("_fuse_of", {}).get(w)
-    if s is not None and module._code[s] >= OP_FUSED_BASE:
-        module._code[s] = module._probe_ops[s]
+def _seq_at(module, d: int, ip: int):
+    """(first word, fused opcode, words of its instructions) of the fused sequence (fused now,
+    or un-fused by a probe) that contains instruction `ip` of defined function `d`, or None."""
+    if not module.__dict__.get("_fused_count"):
+        return None
+    ips = module._fuse_ips.get(d)
+    if ips is None:
+        ips = module._fuse_ips[d] = sorted(module.codes[d].pc_of_ip)
+    k = bisect.bisect_left(ips, ip)
+    if k >= len(ips) or ips[k] != ip:
+        return None                      # ip 0 (entry) or not an instruction
+    off = module._code_offsets[d]
+    code, saved = module._code, module._unfused
+    for j in (k, k - 1, k - 2):
+        if j < 0:
+            break
+        s = off + ips[j]
+        word = code[s]
+        if word < OP_FUSED_BASE:
+            word = saved.get(s, 0)
+        if word >= OP_FUSED_BASE:
+            n = seq_len(word)
+            if j + n > k:
+                return s, word, tuple(off + ips[i] for i in range(j, j + n))
+            return None                  # sequences never overlap
+    return None
 
 
-def refuse(module, w: int) -> None:
-    """The last probe at word `w` was removed (its word restored): fuse its sequence again if no
-    probe is left in it."""
-    s = module.__dict__.get("_fuse_of", {}).get(w)
-    if s is None:
+def unfuse(module, d: int, ip: int) -> None:
+    """A probe is about to be inserted at instruction `ip` of defined function `d`: restore the
+    original first word of the fused sequence containing it (if any)."""
+    r = _seq_at(module, d, ip)
+    if r is not None:
+        s, fused, _ = r
+        code = module._code
+        if code[s] >= OP_FUSED_BASE:
+            module._unfused[s] = fused
+            code[s] = module._probe_ops[s]
+
+
+def refuse(module, d: int, ip: int) -> None:
+    """The last probe at instruction `ip` of `d` was removed (its word restored): fuse its
+    sequence again if no probe is left in it."""
+    r = _seq_at(module, d, ip)
+    if r is None:
         return
-    fused, ws = module._fuse_seq[s]
+    s, fused, ws = r
     code = module._code
-    if code[s] == module._probe_ops[s] and all(code[m] < 0x120 for m in ws[1:]):
-        code[s] = fused
+    if s in module._unfused and code[s] == module._probe_ops[s] and \
+            all(code[m] < 0x120 for m in ws[1:]):
+        code[s] = module._unfused.pop(s)
 
 
 def original_word(code, probe_ops, ip: int) -> int:

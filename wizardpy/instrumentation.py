@@ -196,19 +196,24 @@ class _GlobalLoc(DynamicLoc):
     """The DynamicLoc of global probes (one per Instrumentation): `_site` is reset to None at
     every firing and found from t->probe_site (the code word about to execute) on first use."""
 
-    __slots__ = ("_instr",)
+    __slots__ = ("_instr", "_addr")
 
     def __init__(self, instr):
         self._instr = instr
         self._site = None
+        self._addr = None
         self._frame = None
 
     @property
     def _s(self) -> "_Site":
+        # valid for the firing in progress: the site of the code word at t->probe_site (cached
+        # by address, so native code may call a global probe without resetting `_site`)
+        ins = self._instr
+        addr = ins.engine.thread.probe_site
         s = self._site
-        if s is None:
-            ins = self._instr
-            s = self._site = ins._locate(ins.engine.thread.probe_site)
+        if s is None or addr != self._addr:
+            s = self._site = ins._locate(addr)
+            self._addr = addr
         return s
 
     module = property(lambda self: self._s.module)
@@ -440,10 +445,10 @@ class Instrumentation:
         self._gcount = None                           # uint64_t* to t->global_count
         self._runs: dict[int, tuple] = {}             # address of the code word -> (f, arg)
         self._gloc = _GlobalLoc(self)
-        self._fire_fn = self._make_fire()
+        self._fire_fn, self._fire_site = self._make_fire()
         if engine._probe_handler is None:
-            # native probe callbacks come straight here: an instance attribute shadowing
-            # Engine.probe_fire saves one Python call per firing
+            # native probe callbacks come straight here (engine._bind_probe_cb: native code
+            # calls self._fire_site(site) through the C API, no wrapper in between)
             engine.probe_fire = self._fire_fn
 
     # ------------------------------------------------------------------ public API
@@ -661,7 +666,7 @@ class Instrumentation:
         addr = int(self.engine.ffi.cast("uintptr_t", code + w))
         probes = site.probes
         if probes:
-            unfuse(module, w)            # no superinstruction may run over a probe
+            unfuse(module, site.d, site.ip)   # no superinstruction may run over a probe
             if code[w] != OP_PROBE:
                 ops[w] = code[w]
             py = tuple(p for p in probes if not _count_only(p))
@@ -676,7 +681,7 @@ class Instrumentation:
         else:
             if code[w] == OP_PROBE:
                 code[w] = ops[w]
-                refuse(module, w)
+                refuse(module, site.d, site.ip)
             python[w] = 0
             site.run = None
             self._by_addr.pop(addr, None)
@@ -701,7 +706,15 @@ class Instrumentation:
 
     def _update_global(self) -> None:
         g = self._globals
-        self._gpy = tuple(p for p in g if not _count_only(p))
+        self._gpy = gpy = tuple(p for p in g if not _count_only(p))
+        # the global round for native code (site 0 of the run table): one probe is called
+        # directly with the global loc, several through _fire_global
+        if len(gpy) == 1:
+            self._runs[0] = (gpy[0].fire, self._gloc)
+        elif gpy:
+            self._runs[0] = (self._fire_global_run, None)
+        else:
+            self._runs.pop(0, None)
         t = self.engine.thread
         t.global_probes = (1 if self._gpy else 2) if g else 0
         for fn in self._listeners:
@@ -776,10 +789,43 @@ class Instrumentation:
             if r is None:
                 return 0
             return action(r, f)
-        return fire
+
+        def fire_site(site):
+            """The same, called from native code with t->probe_site (0: a global probe)."""
+            if not site:
+                return fire_global()
+            f, a = runs[site]
+            try:
+                r = f(a)
+            except BaseException as e:
+                note(e, None, a if type(a) is _Site else a._site)
+                raise
+            if r is None:
+                return None
+            return action(r, f)
+        return fire, fire_site
 
     def _fire(self, t, g: int) -> int:
         return self._fire_fn(t, g)
+
+    def _fire_global_run(self, _):
+        return self._fire_global() or None
+
+    def _finish(self, site: int, f, a, r, exc) -> int:
+        """Native code called `f(a)` from the run table (engine._bind_probe_cb): `r` was not
+        None, or `exc` was raised. Returns the trap code (the exception parked)."""
+        if exc is not None:
+            if site:
+                self._note(exc, None, a if type(a) is _Site else a._site)
+            elif a is self._gloc:
+                self._note(exc, getattr(f, "__self__", f), None, a)
+            self.engine.pending_exception = exc
+            return WZ_TRAP_HOST
+        if r is None:
+            return 0
+        if not site and a is None:          # _fire_global_run: already a trap code
+            return r
+        return self._action(r, f if site else getattr(f, "__self__", f))
 
     def _fire_global(self) -> int:
         probes = self._gpy

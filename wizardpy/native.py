@@ -7,7 +7,7 @@ here with `@ffi.def_extern()` (nobody else may define them):
 
     wz_host_call(t, f, base) -> int    a call of a host function (f.kind == WZ_FUNC_HOST); the
                                        arguments are at t.stack[base ..], results go there too
-    wz_probe_fire(t, global_) -> int   a local probe (global_=0) at the innermost frame's ip,
+    wz_probe_fire_py(t, global_) -> int  a local probe (global_=0) at the innermost frame's ip,
                                        or a global probe (global_=1) before any instruction
 
 Both return 0 or a trap code. They dispatch to the *owner* of the thread, whose cffi handle is
@@ -15,6 +15,10 @@ stored in `t.user` (see `bind_thread`): `owner.host_call(t, f, base)` and
 `owner.probe_fire(t, global_)`. No exception ever escapes into C: if the owner raises, the
 exception is stored as `owner.pending_exception` and the callback returns WZ_TRAP_HOST, which
 makes wz_invoke return WZ_TRAP_HOST; the caller then re-raises `owner.pending_exception`.
+
+Probes normally do not come here: the native `wz_probe_fire` (native/build_native.py) calls the
+callables the Engine put in `t.py_probe` / `t.py_runs` directly through the Python C API
+(`Engine._bind_probe_cb`); `wz_probe_fire_py` is its fallback while `t.py_probe` is NULL.
 """
 from __future__ import annotations
 
@@ -54,7 +58,8 @@ def wz_host_call(t, f, base):
 
 
 @ffi.def_extern(error=WZ_TRAP_HOST, onerror=_owner_error)
-def wz_probe_fire(t, global_):
+def wz_probe_fire_py(t, global_):
+    """Used only while t.py_probe is NULL (the Engine normally sets it: engine._bind_probe_cb)."""
     if t.user == ffi.NULL:
         return WZ_TRAP_HOST
     owner = ffi.from_handle(t.user)

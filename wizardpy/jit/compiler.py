@@ -190,9 +190,10 @@ class FunctionCompiler:
         ffi = mc.ffi
         self.words = ffi.unpack(wmod.code_ptr(d), n)
         self.probe_ops = ffi.unpack(wmod.probe_ops_ptr(d), n)
-        for ip in wmod.__dict__.get("_fuse_seq", ()) and fc.pc_of_ip:
-            if self.words[ip] >= 0x200:     # interpreter superinstruction (wizardpy/fusion.py)
-                self.words[ip] = self.probe_ops[ip]
+        if wmod.__dict__.get("_fused_count"):
+            for ip in fc.pc_of_ip:          # interpreter superinstructions (wizardpy/fusion.py):
+                if self.words[ip] >= 0x200:     # the original word is in probe_ops
+                    self.words[ip] = self.probe_ops[ip]
         self.nl = fc.num_locals
         self.local_types = list(fc.local_types)
         self.fn = mc.functions[d]
