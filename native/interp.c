@@ -26,7 +26,7 @@ int wz_probe_fire(wz_thread *t, uint32_t global_);
 
 #define OP_PROBE 0x120
 #define OP_ENTRY 0x121   /* ip 0 of every validated function: a no-op that is "pc 0" (entry) */
-#define NUM_OPS 0xA00   /* 0x200.. : superinstructions (fusion.h) */
+#define NUM_OPS 0x1000  /* 0x200.. : superinstructions (fusion.h) */
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -146,16 +146,36 @@ static int __attribute__((noinline, cold)) wz_check_limits(wz_thread *t)
     return WZ_OK;
 }
 
+/* Tiering (wizard.h: wz_func.tier_count/osr_count, wz_thread.jit_hook): the slow path of the
+ * counters, off the interpreter's hot path. A call counter reached 0: compile `f` (the hook sets
+ * f->jit_entry and re-arms/disables the counter). */
+static void __attribute__((noinline, cold)) wz_tier_up(wz_thread *t, wz_func *f)
+{
+    if (t->jit_hook) t->jit_hook(t, f, 0);
+}
+
+/* A loop counter reached 0 at the loop header `ip`: the entry of compiled code that continues
+ * the frame there (on-stack replacement), or NULL. Never while compiled code may not run. */
+static void *__attribute__((noinline, cold)) wz_osr_entry(wz_thread *t, wz_func *f, uint32_t ip)
+{
+    if (!t->jit_hook) return NULL;
+    return t->jit_hook(t, f, ip);
+}
+
+typedef int (*wz_compiled_fn)(wz_thread *, wz_func *, uint32_t);
+
 /* Run from the innermost frame (frames[t->nframes-1], state in its ip/sp) until the frame
- * frames[entry] returns. Returns WZ_OK or a trap code (t->trap_nframes set, frames written). */
-static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry)
+ * frames[entry] returns. Returns WZ_OK or a trap code (t->trap_nframes set, frames written).
+ * after_probe: the local probe at the first instruction already fired (deoptimization after a
+ * probe in compiled code): run the instruction under it, without the global hook either. */
+static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry, uint32_t after_probe)
 {
     static const void *const table[NUM_OPS] = {
         [0 ... NUM_OPS - 1] = &&L_bad,
         [0x000] = &&L_unreachable,
         [0x001] = &&L_nop,
         [0x002] = &&L_nop,
-        [0x003] = &&L_nop,
+        [0x003] = &&L_loop,
         [0x004] = &&L_if,
         [0x005] = &&L_else,
         [0x00B] = &&L_nop,
@@ -385,6 +405,12 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry)
 #define MEMLOAD() do { mem = mem0(inst); mbase = mem->base; msize = mem->size; } while (0)
 #define RELOAD_DT() (dt = (t->global_probes | t->limits) ? gtable : table)
 
+    if (UNLIKELY(after_probe)) {
+        uint32_t op0 = *ip;
+        if (op0 == OP_PROBE) op0 = func->probe_ops[ip - code];
+        if (op0 >= OP_FUSED_BASE) op0 = func->probe_ops[ip - code];
+        goto *table[op0];
+    }
     NEXT();
 
     /* ---------------- probes ---------------- */
@@ -419,6 +445,7 @@ L_ghook: {
 
 L_probe: {
     uint32_t i = (uint32_t)(ip - code);
+    t->probe_fires++;
     if (func->probe_counts) func->probe_counts[i]++;          /* native count probes */
     if (!func->probe_python || func->probe_python[i]) {
         SYNC();
@@ -442,6 +469,33 @@ L_unreachable:
     TRAP(WZ_TRAP_UNREACHABLE);
 L_nop:
     ip++; NEXT();
+L_loop:    /* a loop header (entry or back-edge): the OSR counter (wz_func.osr_count) */
+    if (UNLIKELY(--func->osr_count == 0)) goto osr;
+    ip++; NEXT();
+osr: {
+    SYNC();
+    void *e = wz_osr_entry(t, func, (uint32_t)(ip - code));
+    if (!e) { ip++; NEXT(); }
+    /* on-stack replacement: the compiled code pushes its frame on this frame's record, loads
+     * locals and operands from the value stack, continues at the loop and returns the results */
+    uint32_t fi = (uint32_t)(frame - frames), n = func->num_results;
+    t->nframes = fi;
+    rc = ((wz_compiled_fn)e)(t, func, frame->fp);
+    if (UNLIKELY(rc)) goto trap_callee;
+    if (UNLIKELY(frame == entry_frame)) goto done;
+    uint32_t r = frame->ret_ip;
+    sp = fp + n;
+    frame--;
+    func = frame->func;
+    code = func->code;
+    ip = code + r;
+    fp = stack + frame->fp;
+    opbase = fp + func->num_locals;
+    inst = func->inst;
+    MEMLOAD();
+    RELOAD_DT();
+    NEXT();
+}
 L_if:
     if ((uint32_t)*--sp) { ip += 2; NEXT(); }
     ip = code + ip[1]; NEXT();
@@ -488,6 +542,7 @@ L_return: {
 #define DO_CALL(g, retip) do { \
         wz_func *g_ = (g); \
         g_->calls++; \
+        if (UNLIKELY(--g_->tier_count == 0)) { SYNC(); wz_tier_up(t, g_); } \
         wz_val *nfp_ = sp - g_->num_params; \
         if (UNLIKELY(g_->jit_entry != NULL)) {  /* compiled callee (wizardpy/jit) */ \
             uint32_t base_ = (uint32_t)(nfp_ - stack); \
@@ -918,7 +973,7 @@ static int wz_enter(wz_thread *t, wz_func *f, uint32_t fp, uint32_t ip, uint32_t
     fr->ret_ip = 0;
     fr->serial = 0;
     t->nframes = entry_nframes + 1;
-    int rc = wz_run(t, entry_nframes);
+    int rc = wz_run(t, entry_nframes, 0);
     t->sp = entry_sp;
     t->nframes = entry_nframes;
     return rc;
@@ -933,6 +988,7 @@ int wz_invoke(wz_thread *t, wz_func *f)
 {
     uint32_t base = t->sp;
     f->calls++;
+    if (UNLIKELY(--f->tier_count == 0)) wz_tier_up(t, f);
     if (f->kind == WZ_FUNC_HOST) {
         uint32_t room = f->num_params > f->num_results ? f->num_params : f->num_results;
         if ((uint64_t)base + room > t->stack_size) { t->trap_nframes = t->nframes; return WZ_TRAP_STACK; }
@@ -974,4 +1030,16 @@ int wz_resume(wz_thread *t, wz_func *f, uint32_t ip, const wz_val *locals,
     if (num_operands)
         memcpy(t->stack + base + f->num_locals, operands, (size_t)num_operands * sizeof(wz_val));
     return wz_enter(t, f, base, ip, base + f->num_locals + num_operands);
+}
+
+int wz_jit_deopt(wz_thread *t, uint32_t frame, uint32_t ip, uint32_t sp, uint32_t after_probe)
+{
+    wz_frame *fr = &t->frames[frame];
+    fr->ip = ip;
+    fr->sp = sp;
+    fr->ret_ip = 0;
+    t->nframes = frame + 1;
+    t->sp = sp;
+    t->jit_deopts++;
+    return wz_run(t, frame, after_probe);
 }

@@ -79,6 +79,7 @@ int wz_jit_call(wz_thread *t, wz_func *g, uint32_t base)
         t->trap_nframes = t->nframes;
         return WZ_TRAP_STACK;
     }
+    if (UNLIKELY(--g->tier_count == 0) && t->jit_hook) t->jit_hook(t, g, 0);   /* tier-up */
     /* compiled code neither fires global probes nor counts fuel: the interpreter runs then */
     if (g->jit_entry && !t->limits && !t->global_probes) return ((wz_jit_fn)g->jit_entry)(t, g, base);
     g->calls++;
@@ -92,6 +93,7 @@ int wz_jit_call(wz_thread *t, wz_func *g, uint32_t base)
 int wz_jit_probe(wz_thread *t, wz_func *f, uint32_t ip)
 {
     if (f->code[ip] != OP_PROBE) return 0;
+    t->probe_fires++;
     if (f->probe_counts) f->probe_counts[ip]++;
     if (!f->probe_python || f->probe_python[ip]) {
         t->probe_site = (uintptr_t)(f->code + ip);

@@ -66,6 +66,17 @@ typedef struct wz_func {
      * `int entry(wz_thread *t, wz_func *f, uint32_t fp)` (native/jit_support.c). Calls from
      * either tier go there when it is set; the JIT clears it to invalidate (probes changed). */
     void *jit_entry;
+    /* Tiering (wizardpy/jit/codegen.py; 0 = off, the int tier): `tier_count` is decremented at
+     * every call of the function (interpreter calls, wz_invoke, wz_jit_call) and `osr_count` at
+     * every execution of one of its `loop` instructions (entry and back-edges); when one reaches
+     * 0 the thread's jit_hook is called (compile the function / an on-stack-replacement entry at
+     * that loop header), which re-arms or disables (0) the counter. */
+    uint32_t tier_count;
+    uint32_t osr_count;
+    /* The compiled code's version: compiled code compares it with the version it was compiled
+     * for after every call and probe and deoptimizes to the interpreter when they differ
+     * (probes of the function changed: the code is stale). */
+    uint32_t jit_version;
 } wz_func;
 
 /* A linear memory. `base` never moves: the whole maximum is reserved up front and pages are
@@ -113,6 +124,9 @@ typedef struct wz_frame {
     uint32_t fp;              /* value-stack index of local 0 */
     uint32_t sp;              /* value-stack index one past the top operand */
     uint32_t ret_ip;          /* where the caller continues (interpreter-private) */
+    uint32_t deopt;           /* set by a FrameWriter write: a compiled frame deoptimizes to the
+                               * interpreter when the callback that wrote returns (compiled code
+                               * clears it when it pushes the frame; the interpreter ignores it) */
     uint64_t serial;          /* 0 when pushed; Python (instrumentation) stamps a unique nonzero
                                * id when it makes a FrameAccessor for the frame, so an accessor
                                * detects that its frame returned (StaleFrameError) even when a new
@@ -132,6 +146,13 @@ typedef struct wz_thread {
     uint64_t global_count;    /* instructions seen by the global hook (global CountProbes) */
     uintptr_t probe_site;     /* before wz_probe_fire: address of the code word firing (the
                                * instrumentation's fast key for the probe site) */
+    /* JIT tiering (wizardpy/jit/codegen.py): NULL (int tier), or the Python callback run when a
+     * function's tier_count (ip 0: compile it, set f->jit_entry) or osr_count (ip = the loop
+     * header) reaches 0; for a loop header it returns the entry of code that continues the frame
+     * at that loop in compiled code (on-stack replacement), or NULL to stay in the interpreter. */
+    void *(*jit_hook)(struct wz_thread *t, struct wz_func *f, uint32_t ip);
+    uint64_t jit_deopts;      /* compiled frames that continued in the interpreter (statistics) */
+    uint64_t probe_fires;     /* local probe sites fired in either tier (statistics) */
     void *user;               /* cffi handle (ffi.new_handle) of the Python owner that receives
                                * wz_host_call / wz_probe_fire: see wizardpy/native.py */
     /* Resource limits (wizardpy/engine.py; zero cost while `limits` is 0). `limits` nonzero makes
@@ -203,6 +224,11 @@ int wz_interp_call(wz_thread *t, wz_func *f, uint32_t fp);
 uintptr_t wz_jit_stack_limit(void);
 int wz_jit_trap(wz_thread *t, uint32_t frame, uint32_t ip, int code);
 int wz_jit_probe(wz_thread *t, wz_func *f, uint32_t ip);
+/* Deoptimization (interp.c): the compiled frame frames[frame] (func, fp set) continues in the
+ * interpreter at instruction `ip` with operand top `sp` (locals and operands already in the
+ * value stack) until it returns (results at stack[fp ..], t->nframes = frame) or traps.
+ * after_probe: the local probe at ip already fired (run the instruction under it). */
+int wz_jit_deopt(wz_thread *t, uint32_t frame, uint32_t ip, uint32_t sp, uint32_t after_probe);
 uint32_t wz_jit_memory_grow(wz_func *f, uint32_t delta);
 int wz_jit_memory_init(wz_func *f, uint32_t seg, uint32_t d, uint32_t s, uint32_t n);
 int wz_jit_memory_copy(wz_func *f, uint32_t d, uint32_t s, uint32_t n);

@@ -383,11 +383,21 @@ def test_tiered_compiles_after_threshold():
     e, m, i = _rec(tier="tiered", jit_threshold=5)
     fib = i.exports["fib"]
     assert fib._ptr.jit_entry == e.ffi.NULL
-    fib(10)                       # 177 calls of fib in the interpreter
-    assert fib._ptr.jit_entry == e.ffi.NULL
-    fib(10)                       # tier-up before this call
-    assert fib._ptr.jit_entry != e.ffi.NULL
+    for _ in range(4):
+        fib(1)                    # 4 calls in the interpreter
+    assert fib._ptr.jit_entry == e.ffi.NULL and e.jit.tier_ups == 0
+    fib(1)                        # the 5th call compiles fib (only fib: per function)
+    assert fib._ptr.jit_entry != e.ffi.NULL and e.jit.tier_ups == 1
+    assert e.jit.stats[-1].funcs == 1
     assert fib(20) == 6765
+
+
+def test_tiered_tiers_up_inside_the_interpreter():
+    """Calls counted by the interpreter (not only calls from Python) trigger the compilation."""
+    e, m, i = _rec(tier="tiered", jit_threshold=5)
+    fib = i.exports["fib"]
+    assert fib(10) == 55          # 177 calls: compiled during the first invocation
+    assert fib._ptr.jit_entry != e.ffi.NULL and e.jit.tier_ups == 1
 
 
 # ---- probes in compiled code ---------------------------------------------------------------

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 @dataclass
 class EngineConfig:
-    # Execution tier: "int" (native interpreter), "jit" (every defined function compiled with
-    # LLVM at instantiation, wizardpy/jit) or "tiered" (interpreter first; a function is compiled
-    # once it has been called `jit_threshold` times, checked at calls from Python).
-    tier: str = "int"
+    # Execution tier: "int" (native interpreter only), "jit" (every defined function compiled
+    # with LLVM at instantiation, wizardpy/jit) or "tiered" (the default: interpreter first; a
+    # function is compiled once it has been called `jit_threshold` times, and a frame running a
+    # loop `jit_osr_threshold` times continues in compiled code: on-stack replacement).
+    tier: str = "tiered"
     # Value-stack slots (8 bytes each) per execution thread; locals and operands of all frames.
     value_stack_slots: int = 1 << 20
     # Maximum number of nested Wasm frames; deeper recursion traps with "call stack exhausted".
@@ -47,9 +48,21 @@ class EngineConfig:
     # without instrumentation (otherwise only once the engine's instrumentation exists: then
     # probes can inspect caller frames). Costs stores per call; backtraces never need it.
     jit_frame_state: bool = False
-    # tier "tiered": calls (counted by both tiers in wz_func.calls) after which a module's
-    # functions are compiled.
+    # tier "tiered": calls of a function (from either tier or Python; wz_func.tier_count) after
+    # which that one function is compiled (1: at its first call). After its probes change, a
+    # compiled function is recompiled after this many calls again (tier "jit": at the next
+    # call), backing off exponentially if its probes keep changing.
     jit_threshold: int = 1000
+    # tiers "tiered"/"jit": executions of `loop` instructions (loop entries + back-edges, per
+    # function; wz_func.osr_count) of an interpreted function after which the running frame is
+    # continued in compiled code at that loop header (on-stack replacement: a long loop in a
+    # function called once, e.g. `_start`, gets compiled). Also re-enters compiled code after a
+    # deoptimization.
+    jit_osr_threshold: int = 5000
+    # Allow on-stack replacement at all (False: interpreted frames stay interpreted).
+    jit_osr: bool = True
+    # LLVM optimisation level of OSR variants (None = jit_opt_level).
+    jit_osr_opt_level: int | None = None
     # Interpreter superinstructions (wizardpy/fusion.py): fuse common instruction sequences of
     # each module's internal code when it is loaded. Invisible to probes (a probe in a sequence
     # un-fuses it) and traps; False runs every instruction on its own (for measurements).

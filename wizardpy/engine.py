@@ -108,8 +108,8 @@ class Engine:
 
     def register_func(self, func) -> None:
         self._funcs[func._addr] = func
-        if self.jit is not None and func._instance is not None and self.config.tier == "jit":
-            self.jit.attach(func)        # tier "jit": compiled at instantiation
+        if self.jit is not None and func._instance is not None:
+            self.jit.register(func)      # tiering counters; tier "jit": compiled at instantiation
 
     def register_instance(self, instance) -> int:
         self._instances.append(instance)

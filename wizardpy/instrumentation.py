@@ -375,6 +375,7 @@ class FrameWriter:
         if not 0 <= i < code.num_locals:
             raise IndexError(f"local {i} out of range (function has {code.num_locals})")
         fa._instr._stack[fr.fp + i] = to_raw(fa._instr.engine, code.local_types[i], value)
+        fr.deopt = 1          # a compiled frame continues in the interpreter (wizardpy/jit)
 
     def set_operand(self, i: int, value) -> None:
         fa = self._fa
@@ -384,6 +385,7 @@ class FrameWriter:
             raise IndexError(f"operand {i} out of range (stack height {n})")
         types = fa._instr._types_at(fa._module, fa._fn.index, fa.pc)
         fa._instr._stack[fr.sp - 1 - i] = to_raw(fa._instr.engine, types[n - 1 - i], value)
+        fr.deopt = 1
 
 
 # ---------------------------------------------------------------------------------------------

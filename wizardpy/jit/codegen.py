@@ -1,15 +1,26 @@
-"""llvmlite back end: target machine, optimisation pipeline, MCJIT engine, compiled-code registry.
+"""llvmlite back end: target machine, optimisation pipeline, MCJIT engine, compiled-code registry,
+tiering (tier-up, on-stack replacement) and invalidation.
 
-One `JIT` per `Engine` (no module-level state): it owns the LLVM target machine and the MCJIT
-execution engine into which every compiled Wasm module is added (one LLVM module per Wasm module
-and compilation). Native helpers (native/jit_support.c) are resolved by name through
-`llvm.add_symbol` with the addresses cffi gives for them.
+One `JIT` per `Engine` (no module-level state). LLVM (target machine, MCJIT engine) is set up on
+the first compilation, so an engine of tier "tiered" that never gets hot pays nothing for it.
+Native helpers (native/jit_support.c) are resolved by name through `llvm.add_symbol`.
 
-Compiled code is shared by every instance of a Wasm module (functions reach their instance
-through `wz_func.inst`); `attach(func)` points a `wz_func.jit_entry` at it. `invalidate(module,
-func)` drops the entries (e.g. when probes change: compiled code bakes probe sites in) and marks
-the module for recompilation on the next outermost call (`refresh()`); code of frames still
-running stays alive (the engine keeps every LLVM module it ever added).
+Compiled code is per Wasm module and shared by its instances (functions reach their instance
+through `wz_func.inst`); `_point` sets `wz_func.jit_entry` of every instance's function.
+
+Tiering (wizard.h: wz_func.tier_count / osr_count, wz_thread.jit_hook): the interpreter
+decrements a function's call counter at every call and its loop counter at every `loop`
+instruction; at 0 it calls `_hook` (through the thread's jit_hook): ip 0 compiles that one
+function ("tier-up"); a loop header compiles an OSR variant of the function that loads the
+frame's locals and operands from the value stack and continues at that loop, and the
+interpreter replaces its frame by the compiled one (on-stack replacement). Tier "jit" compiles a
+whole module at instantiation instead (direct calls between its functions).
+
+Invalidation (probes changed in a function): its `jit_version` is bumped and its entry dropped;
+the next call recompiles it (re-armed call counter, backing off for functions whose probes keep
+changing). Compiled frames still running it deoptimize: after every call and probe they compare
+the version (and the thread's global-probe/limits flags and their frame's FrameWriter mark) and
+continue in the interpreter (`wz_jit_deopt`) when anything changed.
 """
 from __future__ import annotations
 
@@ -42,16 +53,55 @@ class CompileStats:
 class JIT:
     """The JIT tier of one Engine."""
 
+    HOOK_TYPE = "void *(*)(wz_thread *, wz_func *, uint32_t)"
+
     def __init__(self, engine):
-        llvm.initialize_native_target()
-        llvm.initialize_native_asmprinter()
         self.engine = engine
         cfg = engine.config
         self.opt_level = int(cfg.jit_opt_level)
         if not 0 <= self.opt_level <= 3:
             raise ValueError(f"jit_opt_level must be 0..3, got {self.opt_level}")
-        ffi, lib = engine.ffi, engine.lib
+        self.osr_opt_level = self.opt_level if cfg.jit_osr_opt_level is None \
+            else int(cfg.jit_osr_opt_level)
+        if not 0 <= self.osr_opt_level <= 3:
+            raise ValueError(f"jit_osr_opt_level must be 0..3, got {self.osr_opt_level}")
+        self.eager = cfg.tier == "jit"
+        self.threshold = max(1, int(cfg.jit_threshold))
+        self.osr_threshold = max(1, int(cfg.jit_osr_threshold)) if cfg.jit_osr else 0
+        ffi = engine.ffi
+        self.ffi = ffi
         self.layout = Layout(ffi)
+        self.tm = self.ee = None          # LLVM, set up on the first compilation
+        self._counter = 0
+        self._code: dict = {}             # (Module, defined index) -> address of compiled code
+        self._osr: dict = {}              # (Module, defined index, loop ip) -> OSR entry
+        self._version: dict = {}          # (Module, defined index) -> jit_version
+        self._changes: dict = {}          # (Module, defined index) -> invalidations so far
+        self._funcs: dict = {}            # Module -> {defined index: [Func of each instance]}
+        self._full: set = set()           # modules compiled whole (tier "jit")
+        self.stats: list[CompileStats] = []
+        self.keep_ir = cfg.jit_keep_ir
+        self.last_ir: dict = {}           # Module -> optimised IR text (jit_keep_ir)
+        self._listening = False
+        # counters for `report_stats` / `wizardpy run --stats`
+        self.functions_compiled = 0       # function compilations (recompilations included)
+        self.osr_compiled = 0             # OSR variants compiled
+        self.compile_seconds = 0.0
+        self.tier_ups = 0                 # functions compiled because their call counter expired
+        self.osr_entries = 0              # interpreted frames continued in compiled code
+        self.errors: list = []            # exceptions of failed compilations (function stays
+                                          # interpreted)
+        self._hook_cb = ffi.callback(self.HOOK_TYPE, self._hook)
+        engine.thread.jit_hook = self._hook_cb
+
+    # ------------------------------------------------------------------ LLVM
+    def _ensure_llvm(self):
+        if self.ee is not None:
+            return
+        llvm.initialize_native_target()
+        llvm.initialize_native_asmprinter()
+        cfg = self.engine.config
+        ffi, lib = self.ffi, self.engine.lib
         for name in HELPERS:
             llvm.add_symbol(name, int(ffi.cast("uintptr_t", ffi.addressof(lib, name))))
         triple = llvm.get_process_triple()
@@ -64,18 +114,9 @@ class JIT:
         empty = llvm.parse_assembly("")
         empty.triple = triple
         self.ee = llvm.create_mcjit_compiler(empty, self.tm)
-        self._counter = 0
-        self._entries: dict = {}        # Module -> {defined index: address}
-        self._dirty: set = set()        # modules whose code must be recompiled
-        self._attached: dict = {}       # Module -> list of Func (defined functions of instances)
-        self.stats: list[CompileStats] = []
-        self.keep_ir = cfg.jit_keep_ir
-        self.last_ir: dict = {}         # Module -> optimised IR text (jit_keep_ir)
-        self._listening = False
 
-    # ------------------------------------------------------------------ compilation
-    def _pipeline(self, mod):
-        if self.opt_level == 0:
+    def _pipeline(self, mod, level):
+        if level == 0:
             pto = llvm.create_pipeline_tuning_options(0)
             pb = llvm.create_pass_builder(self.tm, pto)
             pm = llvm.create_new_module_pass_manager()
@@ -83,94 +124,158 @@ class JIT:
             pm.add_simplify_cfg_pass()
             pm.run(mod, pb)
             return
-        pto = llvm.create_pipeline_tuning_options(self.opt_level)
+        pto = llvm.create_pipeline_tuning_options(level)
         pb = llvm.create_pass_builder(self.tm, pto)
         pb.getModulePassManager().run(mod, pb)
 
-    def compile_module(self, module) -> dict:
-        """Compile every defined function of `module` (as its code is now, probes included)."""
+    def _compile(self, module, defined, osr=None) -> dict:
+        """Compile defined functions `defined` of `module` (as its code is now, probes
+        included) and, with osr=(d, ip), an OSR variant of d at loop ip. Returns
+        {d: address} (+ {("osr", d, ip): address})."""
+        self._ensure_llvm()
         t0 = time.perf_counter()
         self._counter += 1
         name = f"wasm{self._counter}"
         mc = ModuleCompiler(module, self.layout, self.engine, name)
         mc.prefix = name
-        defined = list(range(len(module.codes)))
-        syms = mc.compile(defined)
+        mc.versions = {d: self._version.get((module, d), 0) for d in
+                       set(defined) | ({osr[0]} if osr else set())}
+        syms = mc.compile(list(defined))
+        if osr is not None:
+            syms[("osr",) + tuple(osr)] = mc.compile_osr(*osr)
         mc.llmod.triple = self.triple
         text = str(mc.llmod)
         t1 = time.perf_counter()
         mod = llvm.parse_assembly(text)
         mod.verify()
         ninstr = sum(1 for f in mod.functions for b in f.blocks for _ in b.instructions)
-        self._pipeline(mod)
+        self._pipeline(mod, self.opt_level if osr is None else self.osr_opt_level)
         t2 = time.perf_counter()
         if self.keep_ir:
             self.last_ir[module] = str(mod)
         self.ee.add_module(mod)
         self.ee.finalize_object()
-        entries = {d: self.ee.get_function_address(s) for d, s in syms.items()}
+        out = {k: self.ee.get_function_address(s) for k, s in syms.items()}
         t3 = time.perf_counter()
         self.stats.append(CompileStats(module, len(defined), ninstr, t1 - t0, t2 - t1, t3 - t2))
-        self._entries[module] = entries
-        self._dirty.discard(module)
+        self.compile_seconds += t3 - t0
+        self.functions_compiled += len(defined)
+        for k, addr in out.items():
+            if isinstance(k, tuple):
+                self.osr_compiled += 1
+                self._osr[(module,) + k[1:]] = addr
+            else:
+                self._code[(module, k)] = addr
         self._listen()
-        return entries
+        return out
 
-    def entries(self, module) -> dict:
-        e = self._entries.get(module)
-        if e is None or module in self._dirty:
-            e = self.compile_module(module)
-            for fn in self._attached.get(module, ()):
-                self._point(fn, e)
-        return e
+    def compile_module(self, module) -> dict:
+        """Compile every defined function of `module` that has no current code."""
+        todo = [d for d in range(len(module.codes)) if (module, d) not in self._code]
+        if todo:
+            self._compile(module, todo)
+        for d in todo:
+            self._point(module, d)
+        return {d: self._code[(module, d)] for d in range(len(module.codes))}
 
     # ------------------------------------------------------------------ functions
-    def _point(self, func, entries):
-        d = func.index - func._instance.module.num_imported_funcs
-        func._ptr.jit_entry = self.engine.ffi.cast("void *", entries[d])
+    def _point(self, module, d):
+        """Point every instance's function d at its current compiled code."""
+        addr = self._code.get((module, d))
+        if addr is None:
+            return
+        entry = self.ffi.cast("void *", addr)
+        for fn in self._funcs.get(module, {}).get(d, ()):
+            p = fn._ptr
+            p.jit_entry = entry
+            p.tier_count = 0
 
-    def attach(self, func) -> None:
-        """Point a defined function's `jit_entry` at its compiled code (compiling on first use)."""
+    def register(self, func) -> None:
+        """A defined function of a new instance (Engine.register_func): arm its counters, or
+        (tier "jit") compile its module."""
         module = func._instance.module
-        self._point(func, self.entries(module))
-        self._attached.setdefault(module, []).append(func)
+        d = func.index - module.num_imported_funcs
+        self._funcs.setdefault(module, {}).setdefault(d, []).append(func)
+        p = func._ptr
+        p.jit_version = self._version.get((module, d), 0) & 0xFFFFFFFF
+        p.osr_count = self.osr_threshold
+        if (module, d) in self._code:
+            self._point(module, d)
+        elif self.eager and module not in self._full:
+            self._full.add(module)
+            self.compile_module(module)
+        else:
+            p.tier_count = 1 if self.eager else self.threshold
+
+    attach = register
+
+    def _hook(self, t, fptr, ip):
+        """wz_thread.jit_hook: a call counter (ip 0) or loop counter (ip) of `fptr` expired."""
+        null = self.ffi.NULL
+        try:
+            f = self.engine.func_from_ptr(fptr)
+            if f is None or f._instance is None:
+                fptr.tier_count = fptr.osr_count = 0
+                return null
+            module = f._instance.module
+            d = f.index - module.num_imported_funcs
+            if ip == 0:
+                if (module, d) not in self._code:
+                    self._compile(module, [d])
+                    self.tier_ups += 1
+                self._point(module, d)
+                return null
+            th = self.engine.thread
+            if th.limits or th.global_probes:       # compiled code may not run now
+                fptr.osr_count = self.osr_threshold
+                return null
+            key = (module, d, ip)
+            addr = self._osr.get(key)
+            if addr is None:
+                fresh = (module, d) not in self._code
+                self._compile(module, [d] if fresh else [], osr=(d, ip))
+                if fresh:
+                    self.tier_ups += 1
+                    self._point(module, d)
+                addr = self._osr[key]
+            fptr.osr_count = self.osr_threshold     # again if this frame deoptimizes
+            self.osr_entries += 1
+            return self.ffi.cast("void *", addr)
+        except Exception as e:  # noqa: BLE001 - the function stays in the interpreter
+            self.errors.append(e)
+            fptr.tier_count = 0
+            fptr.osr_count = 0
+            return null
 
     def invalidate(self, module, func=None) -> None:
-        """Drop compiled code of `func` (index; None: every function) of `module`: calls go to
-        the interpreter until `refresh()` recompiles. Running compiled frames are not affected."""
+        """The probes of `func` (function index; None: every function) of `module` changed:
+        drop its compiled code (calls go to the interpreter until it is recompiled at a later
+        call) and bump its version, so frames running the old code deoptimize at their next
+        call/probe return."""
         nimp = module.num_imported_funcs
-        null = self.engine.ffi.NULL
-        for fn in self._attached.get(module, ()):
-            if func is None or fn.index == func:
-                fn._ptr.jit_entry = null
-        if module in self._entries:
-            self._dirty.add(module)
-
-    @property
-    def dirty(self) -> bool:
-        return bool(self._dirty)
-
-    def refresh(self) -> None:
-        """Recompile the invalidated modules and re-point their functions."""
-        for module in list(self._dirty):
-            self.entries(module)
+        ds = range(len(module.codes)) if func is None else [func - nimp]
+        null = self.ffi.NULL
+        funcs = self._funcs.get(module, {})
+        for d in ds:
+            key = (module, d)
+            v = self._version[key] = (self._version.get(key, 0) + 1) & 0xFFFFFFFF
+            had = self._code.pop(key, None) is not None
+            for k in [k for k in self._osr if k[0] is module and k[1] == d]:
+                del self._osr[k]
+            n = self._changes[key] = self._changes.get(key, 0) + 1
+            # recompile at the next call (tier "jit") / after `threshold` calls, backing off
+            # exponentially for a function whose probes keep changing
+            rearm = (1 if self.eager and had else self.threshold) << min(n // 4, 16)
+            for fn in funcs.get(d, ()):
+                p = fn._ptr
+                p.jit_entry = null
+                p.jit_version = v
+                if had or self.eager or p.tier_count == 0:
+                    p.tier_count = rearm
+                p.osr_count = self.osr_threshold
 
     def before_invoke(self, func_ptr) -> None:
-        """Called by Engine.invoke for an outermost call from Python."""
-        if self._dirty:
-            self.refresh()
-        if self.engine.config.tier == "tiered" and func_ptr.jit_entry == self.engine.ffi.NULL \
-                and func_ptr.calls >= self.engine.config.jit_threshold and func_ptr.kind == 0:
-            f = self.engine.func_from_ptr(func_ptr)
-            if f is not None and f._instance is not None:
-                self.tier_up(f._instance)
-
-    def tier_up(self, instance) -> None:
-        """Compile the module of `instance` and attach all its defined functions."""
-        nimp = instance.module.num_imported_funcs
-        for fn in instance.funcs[nimp:]:
-            if fn._instance is instance:
-                self.attach(fn)
+        """Called by Engine.invoke for an outermost call from Python (tiering is native now)."""
 
     # ------------------------------------------------------------------ instrumentation
     def _listen(self):
@@ -188,16 +293,26 @@ class JIT:
         if not self._listening:
             ins.add_listener(self._on_probe_change)
             self._listening = True
-        for module in list(self._entries):
-            self.invalidate(module)
+        for module in list(self._funcs):
+            if any(k[0] is module for k in self._code):
+                self.invalidate(module)
 
     def _on_probe_change(self, module, func, pc) -> None:
         if module is None:
-            return      # global probes: wz_jit_call/wz_invoke route calls to the interpreter
-        if module in self._entries:
+            return      # global probes: compiled frames check t->global_probes and deoptimize
+        if module in self._funcs:
             self.invalidate(module, func)
 
     # ------------------------------------------------------------------ reporting
+    def counters(self) -> dict:
+        t = self.engine.thread
+        return {"functions compiled": self.functions_compiled,
+                "OSR variants compiled": self.osr_compiled,
+                "compile time (ms)": round(self.compile_seconds * 1e3, 1),
+                "tier-ups": self.tier_ups,
+                "OSR entries": self.osr_entries,
+                "deoptimizations": int(t.jit_deopts)}
+
     def compile_report(self) -> str:
         lines = []
         for s in self.stats:

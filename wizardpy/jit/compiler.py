@@ -54,6 +54,7 @@ HELPERS = {
     "wz_jit_call": (i32, [ptr, ptr, i32]),
     "wz_jit_trap": (i32, [ptr, i32, i32, i32]),
     "wz_jit_probe": (i32, [ptr, ptr, i32]),
+    "wz_jit_deopt": (i32, [ptr, i32, i32, i32, i32]),
     "wz_jit_memory_grow": (i32, [ptr, i32]),
     "wz_jit_memory_init": (i32, [ptr, i32, i32, i32, i32]),
     "wz_jit_memory_copy": (i32, [ptr, i32, i32, i32]),
@@ -108,6 +109,8 @@ class Layout:
         self.fr_fp = o("wz_frame", "fp")
         self.fr_sp = o("wz_frame", "sp")
         self.fr_ret_ip = o("wz_frame", "ret_ip")
+        self.fr_deopt = o("wz_frame", "deopt")
+        self.f_jit_version = o("wz_func", "jit_version")
         self.fr_serial = o("wz_frame", "serial")
         self.f_inst = o("wz_func", "inst")
         self.f_sig = o("wz_func", "sig")
@@ -149,6 +152,9 @@ class ModuleCompiler:
         self.intrinsics = {}
         self.invariant = self.llmod.add_metadata([])
         self.functions: dict[int, ir.Function] = {}
+        # wz_func.jit_version each function is compiled for (codegen.JIT): compiled code
+        # deoptimizes when the function's version changed (its probes changed)
+        self.versions: dict[int, int] = {}
         # Frame inspection (FrameAccessor of a caller frame) needs every local and operand of a
         # compiled frame written out before each call; without instrumentation only the
         # arguments, ip and sp are (backtraces need just ip). The JIT recompiles everything
@@ -178,10 +184,20 @@ class ModuleCompiler:
             out[d] = self.symbol(d)
         return out
 
+    def compile_osr(self, d: int, ip: int) -> str:
+        """An on-stack-replacement variant of defined function `d`: same ABI, but it continues
+        an interpreted frame (locals and operands in the value stack) at the loop header `ip`."""
+        name = f"{self.symbol(d)}_osr{ip}"
+        fn = ir.Function(self.llmod, FN_TYPE, name)
+        fn.attributes.add("nounwind")
+        FunctionCompiler(self, d, fn=fn, osr_ip=ip).compile()
+        return name
+
 
 class FunctionCompiler:
-    def __init__(self, mc: ModuleCompiler, d: int):
+    def __init__(self, mc: ModuleCompiler, d: int, fn=None, osr_ip=None):
         self.mc = mc
+        self.osr_ip = osr_ip
         self.L = mc.L
         self.d = d
         wmod = mc.wmod
@@ -196,7 +212,8 @@ class FunctionCompiler:
                     self.words[ip] = self.probe_ops[ip]
         self.nl = fc.num_locals
         self.local_types = list(fc.local_types)
-        self.fn = mc.functions[d]
+        self.fn = fn if fn is not None else mc.functions[d]
+        self.version = mc.versions.get(d, 0)
         self.has_mem = bool(mc.defn.all_memories())
 
     # ------------------------------------------------------------------ small helpers
@@ -331,8 +348,45 @@ class FunctionCompiler:
         self.write_out(ip, h)
         rc = b.call(self.mc.helpers["wz_jit_probe"], [self.t, self.f, self.c32(ip)])
         self.check_rc_at(rc, ip)
+        # the probe may have changed probes (stale code), inserted a global probe, set limits or
+        # written this frame: continue in the interpreter (the value stack holds the state)
+        self.deopt_check(ip, h, after_probe=True)
         self.reload_state(h)
         self.reload_msize()
+
+    def deopt_check(self, ip, height, after_probe=False, write=None):
+        """After a call or probe returns (the only points where Python ran): if this code is
+        stale (wz_func.jit_version), compiled code may not run now (global probes, limits) or a
+        FrameWriter wrote this frame (wz_frame.deopt), continue the frame in the interpreter at
+        `ip` with operand height `height` (wz_jit_deopt) and return its status. `write`: operand
+        heights [0, write) and the locals are not in the value stack yet (calls compiled without
+        frame state): write them first."""
+        b = self.b
+        L = self.L
+        stale = b.icmp_unsigned("!=", self.fld(self.f, L.f_jit_version, i32),
+                                self.c32(self.version))
+        flags = None
+        for off in self.mc.t_flags:
+            v = self.fld(self.t, off, i32)
+            flags = v if flags is None else b.or_(flags, v)
+        flags = b.or_(flags, self.fld(self.frame, L.fr_deopt, i32))
+        stale = b.or_(stale, b.icmp_unsigned("!=", flags, self.c32(0)))
+        deopt = self.fn.append_basic_block()
+        cont = self.fn.append_basic_block()
+        br = b.cbranch(stale, deopt, cont)
+        br.set_weights([1, 1000])
+        b.position_at_end(deopt)
+        if write is not None:
+            for i, wt in enumerate(self.local_types):
+                b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt), self.slot_ptr(i))
+            for h in range(write):
+                v, wt = self.vs[h]
+                b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h))
+        sp = b.add(self.fp, self.c32(self.nl + height))
+        rc = b.call(self.mc.helpers["wz_jit_deopt"],
+                    [self.t, self.fidx, self.c32(ip), sp, self.c32(1 if after_probe else 0)])
+        b.ret(rc)
+        b.position_at_end(cont)
 
     # ------------------------------------------------------------------ labels
     def label(self, ip):
@@ -395,6 +449,7 @@ class FunctionCompiler:
         self.store_fld(self.frame, L.fr_func, ptr, self.f)
         self.store_fld(self.frame, L.fr_fp, i32, self.fp)
         self.store_fld(self.frame, L.fr_serial, i64, self.c64(0))
+        self.store_fld(self.frame, L.fr_deopt, i32, self.c32(0))
         self.store_fld(self.t, L.t_nframes, i32, b.add(self.fidx, self.c32(1)))
         self.inst = self.fld(self.f, L.f_inst, ptr, invariant=True)
         self.max_frames = self.fld(self.t, L.t_max_frames, i32, invariant=True)
@@ -411,7 +466,7 @@ class FunctionCompiler:
             a = b.alloca(LLTYPE[wt])
             self.locals.append(a)
         for i, wt in enumerate(self.local_types):
-            if i < fc.num_params:
+            if i < fc.num_params or self.osr_ip is not None:     # OSR: every local is live
                 v = self.from_bits(b.load(self.slot_ptr(i), typ=i64), wt)
             else:
                 v = ir.Constant(LLTYPE[wt], 0)
@@ -434,7 +489,19 @@ class FunctionCompiler:
 
         self.vs = []
         self.reachable = True
-        if words[0] == OP_PROBE:              # function-entry probe
+        osr = self.osr_ip
+        if osr is not None:
+            # on-stack replacement: the interpreter stopped at the loop header `osr` (its probe,
+            # if any, already fired); load the operand stack and continue after that probe,
+            # at the pseudo-label -1 that the walk below places there
+            from ..validation import operand_types
+            k = next(k for k, (pc, _) in enumerate(fc.instrs) if pc == fc.pc_of_ip[osr])
+            types = operand_types(self.mc.defn, self.mc.defn.num_imported_funcs + self.d)[k]
+            self.vs = [(self.from_bits(b.load(self.slot_ptr(self.nl + h), typ=i64), wt), wt)
+                       for h, wt in enumerate(types)]
+            b.branch(self.edge_to(-1, self.vs))
+            self.reachable = False
+        elif words[0] == OP_PROBE:            # function-entry probe
             self.probe(0)
         # every branch target
         ips = sorted(fc.pc_of_ip)
@@ -450,6 +517,8 @@ class FunctionCompiler:
             if probed:
                 op = self.probe_ops[ip]
             lab = self.labels.get(ip)
+            if ip == osr and lab is not None and lab.types is None:
+                lab.types = self.labels[-1].types   # only back-edges reach the OSR loop header
             if lab is not None:
                 if self.reachable:
                     b.branch(self.edge_to(ip, self.vs))
@@ -457,6 +526,14 @@ class FunctionCompiler:
                     self.enter_label(lab)
                 else:
                     self.reachable = False
+            if ip == osr:
+                if self.reachable:
+                    if probed:
+                        self.probe(ip)
+                    b.branch(self.edge_to(-1, self.vs))
+                self.enter_label(self.labels[-1])
+                self.instr(op, ip)
+                continue
             if not self.reachable:
                 continue
             if probed:
@@ -568,7 +645,7 @@ class FunctionCompiler:
         b.ret(self.c32(0))
         self.reachable = False
 
-    def do_call(self, ip, g, ftype, direct=None):
+    def do_call(self, ip, g, ftype, direct=None, next_ip=None):
         """Call wz_func* `g` (any kind) of type `ftype` with its arguments on the stack.
         `direct`: defined index of a callee compiled in this LLVM module: when `g->jit_entry`
         still is that code, call it directly (checks inline, LLVM may inline it), else go
@@ -615,6 +692,8 @@ class FunctionCompiler:
             rc.add_incoming(rc2, slow)
         self.check_rc(rc)
         del self.vs[base_h:]
+        nres = len(ftype.results)
+        self.deopt_check(next_ip, base_h + nres, write=None if self.mc.frame_state else base_h)
         for i, wt in enumerate(ftype.results):
             v = b.load(self.slot_ptr(self.nl + base_h + i), typ=i64)
             self.push(self.from_bits(v, wt), wt)
@@ -626,7 +705,7 @@ class FunctionCompiler:
         g = self.fld(funcs, 8 * idx, ptr, invariant=True)
         nimp = self.mc.defn.num_imported_funcs
         direct = idx - nimp if idx >= nimp and (idx - nimp) in self.mc.functions else None
-        self.do_call(ip, g, self.mc.defn.func_type(idx), direct)
+        self.do_call(ip, g, self.mc.defn.func_type(idx), direct, ip + 2)
 
     def i_call_indirect(self, ip):
         b = self.b
@@ -645,7 +724,7 @@ class FunctionCompiler:
         g = b.inttoptr(gv, ptr)
         gsig = self.fld(g, L.f_sig, i32)
         self.trap_if(b.icmp_unsigned("!=", gsig, self.c32(sig)), T_INDIRECT_SIG, ip)
-        self.do_call(ip, g, ftype)
+        self.do_call(ip, g, ftype, next_ip=ip + 3)
 
     # parametric / variables
     def i_drop(self, ip):
