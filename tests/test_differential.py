@@ -228,7 +228,7 @@ def test_differential(mc):
 
 
 @pytest.mark.slow
-@settings(max_examples=2500, **COMMON)
+@settings(max_examples=2000, **COMMON)
 @given(module_and_calls(max_calls=6))
 def test_differential_slow(mc):
     check(*mc)
