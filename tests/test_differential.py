@@ -38,8 +38,9 @@ from wizardpy.engine import TIERS  # noqa: E402
 VARIANTS = {
     "int": dict(tier="int"),
     "jit": dict(tier="jit"),
-    # a low threshold so that the campaign's few calls cross it (interpreter, then JIT code)
-    "tiered": dict(tier="tiered", jit_threshold=2),
+    # low thresholds so that the campaign's few calls and short loops cross them
+    # (interpreter, then JIT code; loops continue in compiled code by OSR)
+    "tiered": dict(tier="tiered", jit_threshold=2, jit_osr_threshold=2),
     "jit-O0": dict(tier="jit", jit_opt_level=0),
     "int-nofuse": dict(tier="int", superinstructions=False),
 }
