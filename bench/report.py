@@ -160,10 +160,14 @@ def summarize(result: dict) -> dict:
             gm = geomean(meds)
             worst = max(rows, key=lambda x: x[1]["median"])
             n_ok = sum(1 for m in meds if m <= lim)
+            not_run = sum(1 for k, g in _groups(result, "main") if k.endswith(f"/{tier}")
+                          and f"wizardpy-{tier}+{mon}" not in g["configs"])
             overhead_rows[(tier, mon)] = {"geomean": gm, "worst": worst[1]["median"], "worst_workload": worst[0],
-                                          "within": n_ok, "n": len(meds)}
+                                          "within": n_ok, "n": len(meds), "not_run": not_run}
             add(label, f"≤ {lim}×", f"geomean {gm:.2f}×, worst {worst[1]['median']:.2f}× ({worst[0]}); "
-                f"{n_ok}/{len(meds)} workloads within", n_ok == len(meds))
+                f"{n_ok}/{len(meds)} workloads within"
+                + (f"; **{not_run} workload(s) not measured** (time budget or failure)" if not_run else ""),
+                n_ok == len(meds))
 
     # Python probes
     for an, key, lim, unit in (("probe-branch", "probe_us_per_firing", TARGETS["probe_us_per_firing"], "µs per firing"),

@@ -220,6 +220,22 @@ def _jit_stats(engine) -> list | None:
     return out
 
 
+#: a program writing more than this to stdout is stopped (a runaway program must not take the
+#: machine's memory: the parent compares hashes, but the bytes live in the worker)
+MAX_OUTPUT = 64 << 20
+
+
+class OutputLimit(Exception):
+    pass
+
+
+class _CappedOut(io.BytesIO):
+    def write(self, b) -> int:
+        if self.tell() + len(b) > MAX_OUTPUT:
+            raise OutputLimit(f"the program wrote more than {MAX_OUTPUT >> 20} MiB to stdout")
+        return super().write(b)
+
+
 class WizardWasi:
     """A WASI program on wizardpy, fresh Engine + Module + analysis + instance per run."""
 
@@ -275,7 +291,7 @@ class WizardWasi:
                 engine.instrument.insert_global(counter)
             engine.instrument.insert_global(self.Empty())
         t2 = time.perf_counter()
-        out = io.BytesIO()
+        out = _CappedOut()
         linker = w.Linker(engine)
         linker.define_wasi(w.WasiConfig(argv=list(spec["argv"]), stdout=out, stderr=io.BytesIO()))
         instance = linker.instantiate(module)
@@ -360,7 +376,7 @@ class PywasmWasi:
         t0 = time.perf_counter()
         runtime = pw.core.Runtime()
         wasi = pw.wasi.Preview1(list(self.spec["argv"]), {}, {})
-        out = io.BytesIO()
+        out = _CappedOut()
         wasi.fd[1].pipe = out
         wasi.fd[2].pipe = io.BytesIO()
         wasi.bind(runtime)
@@ -452,6 +468,11 @@ def worker_main(conn, spec: dict) -> None:
             o = r["output"]
             r["output"] = o + b"[injected mismatch]\n" if isinstance(o, bytes) else \
                 (o + 1 if isinstance(o, int) else float(o) * 1.5 + 1.0)
+        o = r.get("output")
+        if isinstance(o, bytes) and len(o) > (1 << 20):    # the parent gets a digest + the head
+            r["output_len"] = len(o)
+            r["output_sha256"] = hashlib.sha256(o).hexdigest()
+            r["output"] = o[:1 << 16]
         r["rss_kb"] = _peak_rss_kb()
         conn.send(r)
 
@@ -679,7 +700,12 @@ def outputs_match(cfg: Config, ref: dict, r: dict) -> tuple[bool, str]:
     got, exp = r.get("output", b""), ref["output"]
     if r.get("exit", 0) != ref["exit"]:
         return False, f"exit code {r.get('exit')}, expected {ref['exit']}"
-    if got == exp:
+    if "output_sha256" in r:
+        if r["output_sha256"] == ref.get("sha256") and r["output_len"] == len(exp):
+            return True, ""
+        if r["output_len"] != len(exp):
+            return False, f"{r['output_len']:,} bytes of output, expected {len(exp):,}"
+    elif got == exp:
         return True, ""
     a, b = exp.decode(errors="replace").splitlines(), got.decode(errors="replace").splitlines()
     diff = [(i, x, y) for i, (x, y) in enumerate(zip(a, b)) if x != y]
