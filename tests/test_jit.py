@@ -481,3 +481,143 @@ def test_workload_parity_jit(name):
                           capture_output=True, timeout=900, cwd=str(ROOT))
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-4000:]
     assert proc.stdout.decode("utf-8") == expected
+
+
+# ---- dynamic changes in running compiled frames: deoptimization; OSR ------------------------
+
+DEOPT = r"""
+(module
+  (func $tick (param i32) (result i32) local.get 0)
+  (func $run (export "run") (param $n i32) (result i32) (local $i i32) (local $s i32)
+    loop $l
+      local.get $i call $tick drop
+      local.get $s local.get $i i32.add local.set $s
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_s br_if $l
+    end
+    local.get $s)
+  (func $g (result i32) i32.const 7)
+  (func $caller (export "caller") (result i32) (local $x i32)
+    i32.const 5 local.set $x
+    call $g
+    local.get $x i32.add)
+)
+"""
+
+
+def _deopt_env(**kw):
+    e = Engine(**({"tier": "jit"} | kw))
+    m = Module(e, wat2wasm(DEOPT))
+    e.instrument                                   # frame state at calls (FrameAccessor)
+    i = Linker(e).instantiate(m)
+    return e, m, i
+
+
+@pytest.mark.parametrize("kw", [{}, {"tier": "tiered", "jit_threshold": 1}])
+def test_probe_inserted_into_running_compiled_function_fires(kw):
+    from wizardpy import FuncProbe
+
+    e, m, i = _deopt_env(**kw)
+    run = i.exports["run"]
+    assert run(3) == 3                             # compiled now (both configurations)
+    assert run._ptr.jit_entry != e.ffi.NULL
+    fc = m.code_of(1)
+    add_pc = next(pc for pc, op in fc.instrs if op == 0x6A)   # s + i
+    fired = []
+    state = {"n": 0}
+
+    def in_tick(loc):                              # a probe in the callee $tick ...
+        state["n"] += 1
+        if state["n"] == 4:                        # ... inserts one into the running $run
+            e.instrument.insert(m, 1, add_pc, FuncProbe(lambda l: fired.append(l.frame.get_local(1))))
+    e.instrument.insert(m, 0, 0, FuncProbe(in_tick))
+    d0 = e.thread.jit_deopts
+    assert run(10) == 45
+    assert fired == [3, 4, 5, 6, 7, 8, 9]          # from the same iteration on, same invocation
+    assert e.thread.jit_deopts > d0                # the compiled frame left its stale code
+
+
+def test_probe_removed_from_running_compiled_frame_stops_firing():
+    from wizardpy import CountProbe, FuncProbe
+
+    e, m, i = _deopt_env()
+    fc = m.code_of(1)
+    add_pc = next(pc for pc, op in fc.instrs if op == 0x6A)
+    seen = []
+    p = FuncProbe(lambda l: seen.append(l.frame.get_local(1)))
+    e.instrument.insert(m, 1, add_pc, p)
+    state = {"n": 0}
+
+    def in_tick(loc):
+        state["n"] += 1
+        if state["n"] == 3:
+            e.instrument.remove(m, 1, add_pc, p)
+    e.instrument.insert(m, 0, 0, FuncProbe(in_tick))
+    run = i.exports["run"]
+    assert run(8) == 28
+    assert seen == [0, 1]                           # iteration 2's tick removed it
+    d0 = e.thread.jit_deopts
+    assert run(8) == 28 and seen == [0, 1]
+    assert e.jit.counters()["deoptimizations"] >= d0
+
+
+def test_frame_writer_on_compiled_caller_frame_changes_result():
+    from wizardpy import FuncProbe
+
+    e, m, i = _deopt_env()
+    caller = i.exports["caller"]
+    assert caller() == 12 and caller._ptr.jit_entry != e.ffi.NULL
+
+    def in_g(loc):                                  # $caller (compiled) is the caller frame
+        c = loc.frame.caller()
+        assert c.get_local(0) == 5
+        c.writer().set_local(0, 100)
+    e.instrument.insert(m, 2, 0, FuncProbe(in_g))
+    d0 = e.thread.jit_deopts
+    assert caller() == 107
+    assert e.thread.jit_deopts == d0 + 1
+
+
+LONG_LOOP = r"""
+(module
+  (func $main (export "main") (param $n i32) (result i64) (local $i i32) (local $s i64) (local $x i64)
+    loop $l
+      local.get $x i64.const 6364136223846793005 i64.mul i64.const 1442695040888963407 i64.add
+      local.tee $x i64.const 33 i64.shr_u local.get $s i64.xor local.set $s
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_u br_if $l
+    end
+    local.get $s)
+)
+"""
+
+
+def test_osr_in_long_loop_called_once():
+    res = {}
+    for tier in ("int", "tiered"):
+        e = Engine(tier=tier)                       # default thresholds
+        i = Linker(e).instantiate(Module(e, wat2wasm(LONG_LOOP)))
+        res[tier] = i.exports["main"](2_000_000)
+        if tier == "tiered":
+            c = e.jit.counters()
+            assert c["OSR entries"] == 1 and c["OSR variants compiled"] == 1, c
+    assert res["int"] == res["tiered"]
+
+
+def test_tiered_faster_than_int_on_a_1s_workload(capsys):
+    """A report, not a timed assertion (shared machines are noisy)."""
+    import time
+
+    n = 40_000_000                                  # ~1 s in the interpreter
+    times = {}
+    res = {}
+    for tier in ("int", "tiered"):
+        e = Engine(tier=tier)
+        i = Linker(e).instantiate(Module(e, wat2wasm(LONG_LOOP)))
+        t0 = time.perf_counter()
+        res[tier] = i.exports["main"](n)
+        times[tier] = time.perf_counter() - t0
+    assert res["int"] == res["tiered"]
+    with capsys.disabled():
+        print(f"\nlong loop n={n}: int {times['int']:.3f} s, tiered {times['tiered']:.3f} s "
+              f"({times['int'] / times['tiered']:.1f}x)")

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_cache import wat2wasm
 
+from test_probes import TIER_CONFIGS, tier_engine
 from wizardpy import Engine, ExitStatus, Linker, Module
 from wizardpy.instrumentation import (CountMoreProbe, CountProbe, FuncProbe, OperandProbe, Probe,
                                       StaleFrameError)
@@ -88,14 +89,18 @@ PROGRAMS = {
 }
 
 
+# every property in every tier (the references are the uninstrumented int-tier runs)
+TIERS = pytest.mark.parametrize("tier", list(TIER_CONFIGS))
+
+
 def _mem_bytes(mem) -> bytes:
     return bytes(mem.data)
 
 
-def run_program(name, plan=None):
+def run_program(name, plan=None, tier="int"):
     """Results, memory digest of the program; `plan(engine, module, phase)` instruments it."""
     wat, export, calls = PROGRAMS[name]
-    e = Engine()
+    e = tier_engine(tier)
     m = Module(e, _wasm(name))
     if plan:
         plan(e, m, "before")
@@ -259,19 +264,21 @@ class Plan:
             assert c.count == py.n, (c, py.n)
 
 
+@TIERS
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(PROGRAMS)), steps=st.lists(STEP, min_size=1, max_size=12))
-def test_random_probes_are_non_intrusive(name, steps):
+def test_random_probes_are_non_intrusive(name, steps, tier):
     ref_out, ref_mem = reference(name)
     plan = Plan(steps)
-    out, mem, e, m = run_program(name, plan)
+    out, mem, e, m = run_program(name, plan, tier)
     assert out == ref_out
     assert mem == ref_mem
     plan.check_pairs()
 
 
+@TIERS
 @pytest.mark.parametrize("name", sorted(PROGRAMS))
-def test_global_count_equals_sum_of_local_counts(name):
+def test_global_count_equals_sum_of_local_counts(name, tier):
     counts = {}
 
     def plan(e, m, phase):
@@ -286,15 +293,16 @@ def test_global_count_equals_sum_of_local_counts(name):
                 e.instrument.insert(m, f, pc, p)
         counts["global"] = g = CountProbe()
         e.instrument.insert_global(g)
-    out, mem, e, m = run_program(name, plan)
+    out, mem, e, m = run_program(name, plan, tier)
     g = counts.pop("global").count
     assert out == reference(name)[0] and mem == reference(name)[1]
     assert g == sum(p.count for p in counts.values()) > 0
 
 
+@TIERS
 @settings(max_examples=15, deadline=None)
 @given(name=st.sampled_from(sorted(PROGRAMS)), start=st.integers(1, 60), stop=st.integers(1, 200))
-def test_global_count_inserted_mid_run_matches_python_global_count(name, start, stop):
+def test_global_count_inserted_mid_run_matches_python_global_count(name, start, stop, tier):
     """A global CountProbe and a global Python counter inserted by the same local probe at the
     same moment, removed by a probe later, see exactly the same instructions."""
     box = {}
@@ -318,7 +326,7 @@ def test_global_count_inserted_mid_run_matches_python_global_count(name, start, 
                 e.instrument.remove_global(g)
                 e.instrument.remove_global(py)
         e.instrument.insert(m, f, pcs[len(pcs) // 2], FuncProbe(toggler))
-    out, mem, e, m = run_program(name, plan)
+    out, mem, e, m = run_program(name, plan, tier)
     assert out == reference(name)[0] and mem == reference(name)[1]
     assert box["g"].count == box["py"].n
 
@@ -328,10 +336,10 @@ def test_global_count_inserted_mid_run_matches_python_global_count(name, start, 
 WORKLOAD = Path(__file__).resolve().parent.parent / "workloads" / "policy-cliff" / "policy-cliff.wasm"
 
 
-def run_workload(plan=None):
+def run_workload(plan=None, tier="int"):
     from wizardpy import WasiConfig
 
-    e = Engine()
+    e = tier_engine(tier)
     m = Module.from_file(e, WORKLOAD)
     if plan:
         plan(e, m, "before")
@@ -351,13 +359,14 @@ def run_workload(plan=None):
 _WL_REF: list = []
 
 
+@TIERS
 @pytest.mark.skipif(not WORKLOAD.is_file(), reason="workload not present")
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(st.tuples(st.sampled_from(["count", "countmore", "reader", "pair",
                                                   "inserter", "remover", "global_count"]),
                                 st.integers(0, 1 << 30), st.integers(0, 1 << 30),
                                 st.just(0), st.integers(1, 40)), min_size=1, max_size=25))
-def test_workload_non_intrusive(steps):
+def test_workload_non_intrusive(steps, tier):
     if not _WL_REF:
         _WL_REF.append(run_workload()[:3])
     ref = _WL_REF[0]
@@ -384,11 +393,12 @@ def test_workload_non_intrusive(steps):
             super().ins(e, m, f, pc, p)
 
     plan = Bounded(steps)
-    out, code, mem, e, m = run_workload(plan)
+    out, code, mem, e, m = run_workload(plan, tier)
     assert (out, code, mem) == ref
 
 
-def test_workload_global_count_equals_sum_of_local_counts():
+@TIERS
+def test_workload_global_count_equals_sum_of_local_counts(tier):
     if not WORKLOAD.is_file():
         pytest.skip("workload not present")
     counts = []
@@ -405,7 +415,7 @@ def test_workload_global_count_equals_sum_of_local_counts():
                 counts.append(p)
         box["g"] = CountProbe()
         e.instrument.insert_global(box["g"])
-    out, code, mem, e, m = run_workload(plan)
+    out, code, mem, e, m = run_workload(plan, tier)
     if not _WL_REF:
         _WL_REF.append(run_workload()[:3])
     assert (out, code, mem) == _WL_REF[0]

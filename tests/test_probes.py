@@ -44,9 +44,20 @@ WAT = r"""
 I32_ADD, CALL, LOOP, LOCAL_SET, BR_IF, RETURN, NOP = 0x6A, 0x10, 0x03, 0x21, 0x0D, 0x0F, 0x01
 
 
-@pytest.fixture
-def env():
-    e = Engine()
+# Every rule holds in every tier: "tiered" with thresholds 1 compiles each function at its first
+# call and continues interpreted loops in compiled code at once (OSR), so probes change while
+# compiled frames run and those frames deoptimize.
+TIER_CONFIGS = {"int": dict(tier="int"), "jit": dict(tier="jit"),
+                "tiered": dict(tier="tiered", jit_threshold=1, jit_osr_threshold=1)}
+
+
+def tier_engine(tier: str) -> Engine:
+    return Engine(**TIER_CONFIGS[tier])
+
+
+@pytest.fixture(params=list(TIER_CONFIGS))
+def env(request):
+    e = tier_engine(request.param)
     m = Module(e, wat2wasm(WAT))
     return e, m
 

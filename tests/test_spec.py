@@ -26,12 +26,18 @@ def test_spec_dir_present():
     assert WAST_FILES, f"no .wast files in {SPEC_DIR}"
 
 
-@pytest.mark.parametrize("tier", ["int", "jit"])
+# "tiered" with thresholds 1: every function is compiled at its first call and every
+# interpreted loop continues in compiled code (OSR) at its first iteration
+TIER_CONFIGS = {"int": dict(tier="int"), "jit": dict(tier="jit"),
+                "tiered": dict(tier="tiered", jit_threshold=1, jit_osr_threshold=1)}
+
+
+@pytest.mark.parametrize("tier", list(TIER_CONFIGS))
 @pytest.mark.parametrize("wast", WAST_FILES or [SPEC_DIR / "<missing>.wast"],
                          ids=lambda p: p.stem)
 def test_spec(wast: Path, tier: str):
     assert wast.is_file(), f"spec script {wast} is missing (spec dir {SPEC_DIR})"
-    res = run_wast(wast, EngineConfig(tier=tier))
+    res = run_wast(wast, EngineConfig(**TIER_CONFIGS[tier]))
     report = res.report(wast.name)
     print(report)
     assert res.failed == 0, report

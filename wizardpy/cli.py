@@ -78,7 +78,13 @@ def _one_line(text: object) -> str:
 def add_engine_options(p: argparse.ArgumentParser) -> None:
     """Options of every command that executes Wasm. Map new ones in engine_config_from_args."""
     p.add_argument("--tier", default=None, choices=("int", "jit", "tiered"),
-                   help="execution tier: int (native interpreter; default), jit, tiered")
+                   help="execution tier: int (native interpreter), jit, tiered (default: "
+                        "interpreter, hot functions and loops compiled)")
+    p.add_argument("--jit-threshold", default=None, type=_pos_int, metavar="N",
+                   help="tiered: compile a function at its N-th call (default 1000)")
+    p.add_argument("--osr-threshold", default=None, type=_pos_int, metavar="N",
+                   help="tiered/jit: continue an interpreted frame in compiled code after N loop "
+                        "iterations (on-stack replacement; default 5000)")
     p.add_argument("--fuel", default=None, type=_nonneg_int, metavar="N",
                    help="instruction budget: trap \"fuel exhausted\" (exit 123) after N instructions")
     p.add_argument("--timeout", default=None, type=_pos_float, metavar="SECONDS",
@@ -143,6 +149,10 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="preopen host directory HOST, visible to the program as GUEST")
     p.add_argument("--env", action="append", default=[], metavar="K=V",
                    help="set an environment variable for the program")
+    p.add_argument("--stats", action="store_true",
+                   help="print execution statistics to stderr after the run: functions "
+                        "compiled, compile time, tier-ups, OSR entries, deoptimizations, probe "
+                        "firings")
     p.add_argument("--invoke", default=None, metavar="NAME",
                    help="call the exported function NAME with the arguments and print its results")
     p.add_argument("--monitor", action="append", default=[], metavar="NAME[:OPTS]|FILE.py[:OPTS]",
@@ -242,6 +252,10 @@ def engine_config_from_args(args: argparse.Namespace):
         cfg.max_memory_pages = args.max_memory
     if getattr(args, "max_call_depth", None) is not None:
         cfg.max_call_depth = args.max_call_depth
+    if getattr(args, "jit_threshold", None) is not None:
+        cfg.jit_threshold = args.jit_threshold
+    if getattr(args, "osr_threshold", None) is not None:
+        cfg.jit_osr_threshold = args.osr_threshold
     return cfg
 
 
@@ -437,12 +451,34 @@ def _emit_reports(session, args: argparse.Namespace) -> None:
         sys.stdout.flush()
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .errors import ProbeError, Trap
+def print_stats(engine) -> None:
+    """`--stats`: the tiers' counters (stderr)."""
+    t = engine.thread
+    rows = [("tier", engine.config.tier)]
+    jit = engine.jit
+    if jit is not None:
+        rows += list(jit.counters().items())
+    rows += [("probe firings", int(t.probe_fires) + int(t.global_count))]
+    w = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k + ':':<{w + 1}} {v}", file=sys.stderr)
 
+
+def cmd_run(args: argparse.Namespace) -> int:
     path = args.wasm
     data = read_file(path)
     engine = make_engine(args)
+    if not getattr(args, "stats", False):
+        return _cmd_run(args, engine, path, data)
+    try:
+        return _cmd_run(args, engine, path, data)
+    finally:
+        print_stats(engine)
+
+
+def _cmd_run(args: argparse.Namespace, engine, path, data) -> int:
+    from .errors import ProbeError, Trap
+
     module = load_module(engine, path, data)
     session = _monitor_session(args, engine)
     if session is None:
