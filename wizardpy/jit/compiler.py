@@ -657,6 +657,9 @@ class FunctionCompiler:
         self.write_out(ip, h, thread_sp=False, args=np_)
         base_h = h - np_
         base = b.add(self.fp, self.c32(self.nl + base_h))
+        # like the interpreter: while a frame calls, its operand stack excludes the arguments
+        # (they are the callee's locals)
+        self.store_fld(self.frame, L.fr_sp, i32, base)
         if direct is None:
             rc = b.call(self.mc.helpers["wz_jit_call"], [self.t, g, base])
         else:
