@@ -437,6 +437,8 @@ class Instrumentation:
         self._by_addr: dict[int, _Site] = {}          # address of the code word -> site
         self._globals: tuple = ()                     # all global probes, insertion order
         self._gpy: tuple = ()                         # the ones that need a Python call
+        self._frame_sites: set = set()                # addresses of sites whose probes may
+                                                      # inspect frames (not count/operand-only)
         self._serials = itertools.count(1)
         self._types: dict = {}                        # (module, func) -> {pc: operand types}
         self._bufs: dict = {}                         # module -> (counts, python) cdata
@@ -525,6 +527,27 @@ class Instrumentation:
         for pc in pcs:
             self.insert(module, fidx, pc, probe)
         return ExitHandle(self, module, fidx, pcs, probe)
+
+    # ------------------------------------------------------------------ for the tiers
+    def native_kind(self, module, d: int, ip: int) -> str | None:
+        """How compiled code realises the probes at ip of defined function d (ARCHITECTURE §3):
+        None (no probe), "count" (only CountProbe/CountMoreProbe: add 1 to the native counter
+        `probe_counts[ip]`), "operand" (OperandProbes, maybe with counters: only the top of
+        stack is needed, no frame) or "generic" (the frame is written out, Python is called)."""
+        w = module._code_offsets[d] + ip
+        if module._code[w] != OP_PROBE:
+            return None
+        bufs = self._bufs.get(module)
+        if bufs is None or not bufs[1][w]:
+            return "count"
+        addr = int(self.engine.ffi.cast("uintptr_t", module._code + w))
+        return "generic" if addr in self._frame_sites else "operand"
+
+    def frames_inspected(self) -> bool:
+        """True while some probe may inspect frames (FrameAccessor, possibly of callers): any
+        probe other than counters and OperandProbes, local or global. Compiled code then writes
+        the whole frame state out before every call (JIT: recompiled when this flips)."""
+        return bool(self._frame_sites) or bool(self._gpy)
 
     def add_listener(self, fn: Callable) -> None:
         """Tiers: `fn(module, func, pc)` after the probes at a location changed (pc None:
@@ -679,6 +702,10 @@ class Instrumentation:
             python[w] = 1 if py else 0
             self._by_addr[addr] = site
             self._runs[addr] = site.run
+            if any(type(p) is not OperandProbe for p in py):
+                self._frame_sites.add(addr)
+            else:
+                self._frame_sites.discard(addr)
             code[w] = OP_PROBE           # last: the interpreter may see it at once
         else:
             if code[w] == OP_PROBE:
@@ -687,6 +714,7 @@ class Instrumentation:
             python[w] = 0
             site.run = None
             self._by_addr.pop(addr, None)
+            self._frame_sites.discard(addr)
             self._runs[addr] = _NO_RUN      # the interpreter may still be in this OP_PROBE
             self._sites.pop((module, site.func, site.pc), None)
         if site.pc == 0:

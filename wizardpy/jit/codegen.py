@@ -288,16 +288,32 @@ class JIT:
         self._listening = True
 
     def on_instrument(self, ins) -> None:
-        """The engine created its instrumentation: follow probe changes from now on, and
-        recompile everything with full frame state at calls (FrameAccessor of compiled frames)."""
+        """The engine created its instrumentation: follow probe changes from now on."""
         if not self._listening:
             ins.add_listener(self._on_probe_change)
             self._listening = True
+        self._frames_check(ins)
+
+    def _frames_check(self, ins) -> bool:
+        """Compiled code writes every local and operand out before each call only while some
+        probe may inspect frames (`ins.frames_inspected()`: a probe other than counters and
+        OperandProbes exists; config.jit_frame_state forces it): when that flips, everything is
+        recompiled (on: FrameAccessor of caller frames; off: back to the uninstrumented code)."""
+        on = ins.frames_inspected()
+        if on == self.__dict__.get("_frames_on", False):
+            return False
+        self._frames_on = on
+        if self.engine.config.jit_frame_state:
+            return False
         for module in list(self._funcs):
             if any(k[0] is module for k in self._code):
                 self.invalidate(module)
+        return True
 
     def _on_probe_change(self, module, func, pc) -> None:
+        ins = self.engine.__dict__.get("_instrument")
+        if ins is not None and self._frames_check(ins):
+            return      # everything invalidated already
         if module is None:
             return      # global probes: compiled frames check t->global_probes and deoptimize
         if module in self._funcs:

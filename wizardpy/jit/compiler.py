@@ -103,6 +103,8 @@ class Layout:
         except (KeyError, AttributeError, TypeError):
             self.t_limits = None
         self.f_jit_entry = o("wz_func", "jit_entry")
+        self.f_probe_counts = o("wz_func", "probe_counts")
+        self.f_code = o("wz_func", "code")
         self.fr_size = ffi.sizeof("wz_frame")
         self.fr_func = o("wz_frame", "func")
         self.fr_ip = o("wz_frame", "ip")
@@ -159,7 +161,10 @@ class ModuleCompiler:
         # compiled frame written out before each call; without instrumentation only the
         # arguments, ip and sp are (backtraces need just ip). The JIT recompiles everything
         # when the engine's instrumentation is created.
-        self.frame_state = "_instrument" in engine.__dict__ or engine.config.jit_frame_state
+        ins = engine.__dict__.get("_instrument")
+        self.frame_state = engine.config.jit_frame_state or (
+            ins is not None and ins.frames_inspected())
+        self.ins = ins
         L = layout
         self.t_flags = [o for o in (L.t_global_probes, L.t_limits) if o is not None]
 
@@ -183,6 +188,12 @@ class ModuleCompiler:
             FunctionCompiler(self, d).compile()
             out[d] = self.symbol(d)
         return out
+
+    def probe_kind(self, d: int, ip: int):
+        """None / "count" / "operand" / "generic": how the probes at ip of d compile."""
+        if self.ins is None:
+            return "generic"
+        return self.ins.native_kind(self.wmod, d, ip)
 
     def compile_osr(self, d: int, ip: int) -> str:
         """An on-stack-replacement variant of defined function `d`: same ABI, but it continues
@@ -343,16 +354,64 @@ class FunctionCompiler:
             self.b.store(self.fld(self.mem, self.L.m_size, i64), self.msize)
 
     def probe(self, ip):
+        """A probe site (ARCHITECTURE §3): counters inline, OperandProbes as a direct call with
+        the top of stack, anything else through the generic path (frame written out)."""
+        kind = self.mc.probe_kind(self.d, ip)
+        if kind is None:            # no probe there now (e.g. removed): nothing
+            return
+        if kind == "count":
+            self.count_probe(ip)
+            return
         b = self.b
         h = len(self.vs)
+        if kind == "operand":
+            self.operand_probe(ip, h)
+            return
+        # Generic: only while the probe is still there (a removed probe, e.g. coverage's
+        # self-removing ones, costs one load + compare until the function is recompiled)
+        code = self.fld(self.f, self.L.f_code, ptr, invariant=True)
+        word = b.load(b.gep(code, [self.c64(ip)], source_etype=i32, inbounds=True), typ=i32)
+        fire = self.fn.append_basic_block()
+        cont = self.fn.append_basic_block()
+        b.cbranch(b.icmp_unsigned("==", word, self.c32(OP_PROBE)), fire, cont)
+        b.position_at_end(fire)
         self.write_out(ip, h)
         rc = b.call(self.mc.helpers["wz_jit_probe"], [self.t, self.f, self.c32(ip)])
         self.check_rc_at(rc, ip)
         # the probe may have changed probes (stale code), inserted a global probe, set limits or
-        # written this frame: continue in the interpreter (the value stack holds the state)
+        # written this frame (FrameWriter marks it): continue in the interpreter (the value
+        # stack holds the state). Otherwise locals and operands are unchanged: no reload.
         self.deopt_check(ip, h, after_probe=True)
-        self.reload_state(h)
         self.reload_msize()
+        b.branch(cont)
+        b.position_at_end(cont)
+
+    def count_probe(self, ip):
+        """Only CountProbe/CountMoreProbe here: `probe_counts[ip] += 1` inline, no call (the
+        counter buffer of the module never moves; an "add n" probe is firings * n)."""
+        b = self.b
+        cp = self.fld(self.f, self.L.f_probe_counts, ptr, invariant=True)
+        p = b.gep(cp, [self.c64(ip)], source_etype=i64, inbounds=True)
+        b.store(b.add(b.load(p, typ=i64), self.c64(1)), p)
+
+    def operand_probe(self, ip, h):
+        """OperandProbes (and counters) only: the callback needs the top of stack, not the frame.
+        Only that value, sp and ip are stored (no locals, no reload afterwards: an OperandProbe
+        cannot write the frame), then the probe helper calls Python directly."""
+        b = self.b
+        L = self.L
+        if h:
+            v, wt = self.vs[h - 1]
+            b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h - 1))
+        sp = b.add(self.fp, self.c32(self.nl + h))
+        self.store_fld(self.frame, L.fr_ip, i32, self.c32(ip))
+        self.store_fld(self.frame, L.fr_sp, i32, sp)
+        self.store_fld(self.t, L.t_sp, i32, sp)
+        rc = b.call(self.mc.helpers["wz_jit_probe"], [self.t, self.f, self.c32(ip)])
+        self.check_rc_at(rc, ip)
+        # Python ran: probes/limits may have changed (locals and lower operands are written out
+        # only on that cold path)
+        self.deopt_check(ip, h, after_probe=True, write=max(h - 1, 0))
 
     def deopt_check(self, ip, height, after_probe=False, write=None):
         """After a call or probe returns (the only points where Python ran): if this code is
