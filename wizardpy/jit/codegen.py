@@ -25,6 +25,7 @@ continue in the interpreter (`wz_jit_deopt`) when anything changed.
 from __future__ import annotations
 
 import time
+import weakref
 
 import llvmlite.binding as llvm
 
@@ -48,6 +49,11 @@ class CompileStats:
         return (f"<CompileStats funcs={self.funcs} ir_instrs={self.ir_instrs} "
                 f"{self.seconds * 1e3:.1f} ms (ir {self.ir_seconds * 1e3:.1f}, opt "
                 f"{self.opt_seconds * 1e3:.1f}, mc {self.mc_seconds * 1e3:.1f})>")
+
+
+def _free_llvm(ee, tm) -> None:
+    ee.close()          # disposes the modules added to it and their machine code
+    tm.close()
 
 
 class JIT:
@@ -114,6 +120,10 @@ class JIT:
         empty = llvm.parse_assembly("")
         empty.triple = triple
         self.ee = llvm.create_mcjit_compiler(empty, self.tm)
+        # llvmlite does not free an execution engine (its modules, machine code) or a target
+        # machine when the Python object is collected: ~3 MiB per Engine. Free them with the
+        # JIT (the Engine's functions, the only users of the code, are gone by then).
+        self._free = weakref.finalize(self, _free_llvm, self.ee, self.tm)
 
     def _pipeline(self, mod, level):
         if level == 0:
