@@ -595,7 +595,7 @@ LONG_LOOP = r"""
 def test_osr_in_long_loop_called_once():
     res = {}
     for tier in ("int", "tiered"):
-        e = Engine(tier=tier)                       # default thresholds
+        e = Engine(tier=tier, jit_osr=True)         # default thresholds
         i = Linker(e).instantiate(Module(e, wat2wasm(LONG_LOOP)))
         res[tier] = i.exports["main"](2_000_000)
         if tier == "tiered":
@@ -612,7 +612,7 @@ def test_tiered_faster_than_int_on_a_1s_workload(capsys):
     times = {}
     res = {}
     for tier in ("int", "tiered"):
-        e = Engine(tier=tier)
+        e = Engine(tier=tier, jit_osr=True)
         i = Linker(e).instantiate(Module(e, wat2wasm(LONG_LOOP)))
         t0 = time.perf_counter()
         res[tier] = i.exports["main"](n)

@@ -48,7 +48,8 @@ I32_ADD, CALL, LOOP, LOCAL_SET, BR_IF, RETURN, NOP = 0x6A, 0x10, 0x03, 0x21, 0x0
 # call and continues interpreted loops in compiled code at once (OSR), so probes change while
 # compiled frames run and those frames deoptimize.
 TIER_CONFIGS = {"int": dict(tier="int"), "jit": dict(tier="jit"),
-                "tiered": dict(tier="tiered", jit_threshold=1, jit_osr_threshold=1)}
+                "tiered": dict(tier="tiered", jit_threshold=1, jit_osr=True,
+                               jit_osr_threshold=1)}
 
 
 def tier_engine(tier: str) -> Engine:

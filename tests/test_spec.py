@@ -29,7 +29,8 @@ def test_spec_dir_present():
 # "tiered" with thresholds 1: every function is compiled at its first call and every
 # interpreted loop continues in compiled code (OSR) at its first iteration
 TIER_CONFIGS = {"int": dict(tier="int"), "jit": dict(tier="jit"),
-                "tiered": dict(tier="tiered", jit_threshold=1, jit_osr_threshold=1)}
+                "tiered": dict(tier="tiered", jit_threshold=1, jit_osr=True,
+                               jit_osr_threshold=1)}
 
 
 @pytest.mark.parametrize("tier", list(TIER_CONFIGS))
