@@ -621,3 +621,46 @@ def test_tiered_faster_than_int_on_a_1s_workload(capsys):
     with capsys.disabled():
         print(f"\nlong loop n={n}: int {times['int']:.3f} s, tiered {times['tiered']:.3f} s "
               f"({times['int'] / times['tiered']:.1f}x)")
+
+
+def test_probe_aware_compilation_and_removal_restores_uninstrumented_ir():
+    """Counters compile to an inline increment (no helper call), OperandProbes to a direct call
+    with the top of stack (values as the interpreter gives them), removed probes to nothing: the
+    recompiled IR is the uninstrumented IR (ARCHITECTURE §3)."""
+    import re
+
+    from wizardpy import CountMoreProbe, CountProbe, OperandProbe
+
+    def ir(e, m):
+        return re.sub(r"wasm\d+", "M", e.jit.last_ir[m])
+
+    e = Engine(EngineConfig(tier="jit", jit_keep_ir=True))
+    m = Module(e, wat2wasm(PROBED))
+    i = Linker(e).instantiate(m)
+    assert i.exports["sum"](3) == 6
+    base = ir(e, m)
+    fc = m.code_of(0)
+    pcs = [pc for pc, _ in fc.instrs]
+    brif = next(pc for pc, op in fc.instrs if op == 0x0D)
+    counts = [CountProbe() for _ in pcs]
+    more = CountMoreProbe(5)
+    for pc, p in zip(pcs, counts):
+        e.instrument.insert(m, 0, pc, p)
+    e.instrument.insert(m, 0, 0, more)
+    i.exports["sum"](1)                               # recompiled with the counters
+    assert "wz_jit_probe" not in e.jit.last_ir[m].split("define", 1)[1]
+    assert i.exports["sum"](3) == 6
+    assert counts[0].count == 2 and more.count == 10      # two calls
+    assert counts[2].count == (1 + 1) + (3 + 1)             # loop body: n + 1 per call
+    seen = []
+    op = OperandProbe(seen.append)
+    e.instrument.insert(m, 0, brif, op)
+    assert i.exports["sum"](2) == 3
+    assert seen == [0, 0, 1]                          # i32.eqz of 2, 1, 0
+    assert "ret" in e.jit.last_ir[m]
+    for pc, p in zip(pcs, counts):
+        e.instrument.remove(m, 0, pc, p)
+    e.instrument.remove(m, 0, 0, more)
+    e.instrument.remove(m, 0, brif, op)
+    assert i.exports["sum"](4) == 10                  # recompiled without any probe
+    assert ir(e, m) == base
