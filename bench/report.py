@@ -56,6 +56,12 @@ def fmt_ratio(st: dict | None, digits: int = 2) -> str:
     return f"{st['median']:.{digits}f}× ({st['min']:.{digits}f}–{st['max']:.{digits}f})"
 
 
+def short(text: str, n: int = 300) -> str:
+    """One line, at most n characters (failure messages can carry whole output lines)."""
+    t = " ".join(str(text).split())
+    return t if len(t) <= n else t[:n - 1] + "…"
+
+
 def geomean(xs: list[float]) -> float | None:
     xs = [x for x in xs if x and x > 0]
     if not xs:
@@ -232,7 +238,9 @@ def summarize(result: dict) -> dict:
             f"{len(over) - len(slow)}/{len(over)} faster; worst {max(o[2] for o in over):.2f}× "
             f"({max(over, key=lambda o: o[2])[0]})", not slow)
     else:
-        why = tier_why.get("tiered") if not tiers_av.get("tiered", False) else "no workload ran > 1 s on int"
+        why = tier_why.get("tiered") if not tiers_av.get("tiered", False) else \
+            next((w for g in (g for _, g in _groups(result, "large")) for w in g.get("unavailable", {}).values()
+                  if w.startswith("not run")), "no large-input group measured int and tiered together")
         add("tiered faster than int on every workload where int takes > 1 s", "tiered/int < 1×", f"{NA}: {why}", None)
 
     return {"targets": targets,
@@ -294,7 +302,9 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
     if fails:
         L.append(f"## **FAILURES ({len(fails)})**")
         L.append("")
-        L += [f"- **{f}**" for f in fails]
+        L += [f"- **{short(f)}**" for f in fails]
+        L.append("")
+        L.append("(Full messages in the JSON: `failures`, and `error` of each configuration.)")
         L.append("")
     av = result.get("availability", {})
     missing = [f"tier `{t}`: {v['why']}" for t, v in av.get("tiers", {}).items() if not v["available"]]
@@ -381,10 +391,11 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
             row.append(fmt_ratio(r.get("int/wasmtime time"), 1))
             rows.append(row)
         L += _table(["workload(size)", "instr", "native gcc -O2", "wasmtime", "wizardpy int", "wizardpy jit",
-                     "wizardpy tiered", "wasmtime/native", "int/wasmtime"], rows)
+                     "wizardpy tiered", "wasmtime/native (execution)", "int/wasmtime (execution)"], rows)
         L.append("")
         L.append("Wall time median (min–max): module load/compile + instantiation + `_start` (native: the "
-                 "process); instr/s = wasmtime fuel / execution time. The interpreter's peers run in its "
+                 "whole process; wasmtime: Cranelift compiles the module in every run, ~60–100 ms here); "
+                 "the ratios compare execution only (`_start`, native: the process); instr/s = wasmtime fuel / execution time. The interpreter's peers run in its "
                  "group (interleaved with it); jit and tiered run in their own groups.")
         L.append("")
 
@@ -549,7 +560,7 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
     for k, g in result.get("groups", {}).items():
         for name, cr in g.get("configs", {}).items():
             if "error" in cr:
-                rows.append([k, name, f"**FAIL: {cr['error']}**", "", "", "", "", ""])
+                rows.append([k, name, f"**FAIL: {short(cr['error'], 160)}**", "", "", "", "", ""])
                 continue
             t = cr.get("time")
             load_t = cr.get("load")
@@ -634,8 +645,8 @@ def charts(result: dict, out_dir: Path) -> list[Path]:
                 gm = geomean(v)
                 xs.append(j + (i - 1) * width)
                 ys.append(gm)
-                lo.append(gm - min(v))
-                hi.append(max(v) - gm)
+                lo.append(max(gm - min(v), 0.0))
+                hi.append(max(max(v) - gm, 0.0))
         label = tier if tier in cfg["tiers"] and av.get(tier, {}).get("available") else f"{tier}: {NA}"
         if xs:
             ax.bar(xs, ys, width, yerr=[lo, hi], capsize=3, color=colors[tier], label=label, alpha=0.85)

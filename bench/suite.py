@@ -1100,11 +1100,16 @@ def overheads(res: dict) -> None:
             n = cr["firings"]
             cr["us_per_firing"] = _pair_stats([(a - b) / n * 1e6 for a, b in pairs])
     # peers and tiers against each other in the same group
-    def ratio(a: str, b: str, key: str, invert: bool = False) -> None:
+    def ratio(a: str, b: str, key: str, invert: bool = False, execution: bool = False) -> None:
         ca, cb = cfgs.get(a), cfgs.get(b)
         if not ca or not cb or "time" not in ca or "time" not in cb:
             return
-        pairs = _paired(ca, cb)
+        if execution:       # execution only (no compile/load), paired by round
+            ea = dict(zip(ca.get("rounds", []), ca.get("run_s", [])))
+            eb = dict(zip(cb.get("rounds", []), cb.get("run_s", [])))
+            pairs = [(ea[k], eb[k]) for k in ea if k in eb]
+        else:
+            pairs = _paired(ca, cb)
         if pairs:
             res.setdefault("ratios", {})[key] = _pair_stats(
                 [(y / x) if invert else (x / y) for x, y in pairs])
@@ -1116,8 +1121,8 @@ def overheads(res: dict) -> None:
         ratio("wizardpy-int", "wasmtime", "int/wasmtime time")
         ratio("pywasm", "wasm3", "pywasm/wasm3 time")
     else:
-        ratio("wasmtime", "native", "wasmtime/native time")
-        ratio("wizardpy-int", "wasmtime", "int/wasmtime time")
+        ratio("wasmtime", "native", "wasmtime/native time", execution=True)
+        ratio("wizardpy-int", "wasmtime", "int/wasmtime time", execution=True)
         ratio("wizardpy-tiered", "wizardpy-int", "tiered/int time")
         ratio("wizardpy-jit", "wizardpy-int", "jit/int time")
         ratio("wizardpy-jit", "wasmtime", "jit/wasmtime time")
@@ -1290,6 +1295,9 @@ def run_suite(opts: Options, out_dir: Path | None, report_path: Path | None, log
 def render(result: dict, path: Path | None, out_dir: Path | None, report_path: Path | None) -> dict:
     """Summary (stored back into the JSON), charts and the Markdown report of a run's result."""
     from . import report
+    for gres in result.get("groups", {}).values():
+        if gres.get("configs"):
+            overheads(gres)          # recomputed from the stored per-run times
     result["summary"] = report.summarize(result)
     if path is not None:
         path.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
