@@ -9,9 +9,11 @@ How (exact, without a Python call per access): the code of every basic block
 is a constant, or an i32 expression (add, sub, mul, shifts, and/or/xor, constants) of the
 block's entry values of locals and globals, is computed when the block starts:
 - constant addresses: a native `CountProbe` at the block's leader (regions known statically);
-- addresses from entry values: one Python probe at the leader reads those locals/globals once
-  and adds every such access of the block; accesses off the same base (`p+8`, `p+16`, ...) that
-  fall in one region are added with one dictionary update;
+- addresses off one entry value (`p`, `p+8`, `p-16`, with memarg offsets): one OperandProbe
+  where that value is first on top of the stack (after its local.get/global.get) adds all of
+  them, with one dictionary update when they fall in one region;
+- addresses from several entry values (add, sub, mul, shifts, and/or/xor of them): one Python
+  probe at the leader reads those locals/globals once and adds every such access of the block;
 - any other address (one loaded from memory, a `select`, ...): an `OperandProbe` where it is on
   top of the stack (at the load itself; for a store, at the instruction after the one that
   pushed the address), or a frame-reading probe when it was pushed before the block started.
@@ -101,10 +103,13 @@ def _binop(op, a, b, j):
     return ("u", j)
 
 
-def block_accesses(code, entry_names: dict):
+def block_accesses(code, entry_names: dict, first: dict | None = None):
     """Symbolically run one basic block. `code`: [(pc, op, imm)] of the block. Returns a list of
     (pc, op, offset, size, is_store, addr) per load/store, addr a symbolic value: ("v", base, k)
-    or ("u", j). `entry_names` collects {("l", i) or ("g", i): name} of the entry values used."""
+    or ("u", j). `entry_names` collects {("l", i) or ("g", i): name} of the entry values used;
+    `first` {name: j}: the local.get/global.get (index j in the block) that pushes it first."""
+    if first is None:
+        first = {}
     stack: list = []
     local_vals: dict = {}
     global_vals: dict = {}
@@ -113,10 +118,11 @@ def block_accesses(code, entry_names: dict):
     def pop():
         return stack.pop() if stack else _UNKNOWN_BEFORE
 
-    def entry(key):
+    def entry(key, j):
         name = entry_names.get(key)
         if name is None:
             name = entry_names[key] = f"e{len(entry_names)}"
+        first.setdefault(name, j)
         return ("v", name, 0)
 
     for j, (pc, op, imm) in enumerate(code):
@@ -131,7 +137,7 @@ def block_accesses(code, entry_names: dict):
             stack.append(("v", None, _signed(imm[0])))
         elif op == ops.LOCAL_GET:
             v = local_vals.get(imm[0])
-            stack.append(v if v is not None else entry(("l", imm[0])))
+            stack.append(v if v is not None else entry(("l", imm[0]), j))
         elif op == ops.LOCAL_SET or op == ops.LOCAL_TEE:
             v = pop()
             local_vals[imm[0]] = v
@@ -139,7 +145,7 @@ def block_accesses(code, entry_names: dict):
                 stack.append(v)
         elif op == ops.GLOBAL_GET:
             v = global_vals.get(imm[0])
-            stack.append(v if v is not None else entry(("g", imm[0])))
+            stack.append(v if v is not None else entry(("g", imm[0]), j))
         elif op == ops.GLOBAL_SET:
             global_vals[imm[0]] = pop()
         elif op in _BINOPS:
@@ -252,7 +258,8 @@ class MemstatsMonitor(Monitor):
     def _plan_block(self, module, f, blk) -> None:
         """Probes for the loads/stores of one basic block (see the module's docstring)."""
         names: dict = {}
-        accs = block_accesses(blk, names)
+        first: dict = {}
+        accs = block_accesses(blk, names, first)
         if not accs:
             return
         ins = self.instrument
@@ -277,14 +284,29 @@ class MemstatsMonitor(Monitor):
             p = CountProbe()
             ins.insert(module, f, leader, p)
             self.static.append([p, [(k, *v) for k, v in static.items()], 0])
-        if groups:
+        if groups and all(re.fullmatch(r"e\d+", base) for base in groups):
+            # every group is off one entry value: an OperandProbe where that value is first on
+            # top of the stack (right after its local.get/global.get) adds the group's accesses,
+            # cheaper than a frame-reading probe at the leader
+            byname = {n: k for k, n in names.items()}
+            for base, gaccs in groups.items():
+                at = blk[first[base] + 1][0]
+                run = self._compile({byname[base]: base}, {base: gaccs}, operand=True)
+                ins.insert(module, f, at, OperandProbe(run))
+        elif groups:
             ins.insert(module, f, leader, FuncProbe(self._compile(names, groups)))
 
-    def _compile(self, names: dict, groups: dict):
-        """The leader probe of a block: reads the entry values, adds every access."""
+    def _compile(self, names: dict, groups: dict, operand: bool = False):
+        """The leader probe of a block: reads the entry values, adds every access (operand:
+        an OperandProbe callback receiving the one entry value `names` lists)."""
         used = {t for base in groups for t in re.findall(r"\be\d+\b", base)}
         names = {k: n for k, n in names.items() if n in used}   # (not the f64 locals, ...)
-        src = ["def run(loc):", "    fr = loc.frame"]
+        if operand:
+            (name,) = names.values()
+            names = {}
+            src = ["def run(v):", f"    {name} = v & 0xFFFFFFFF"]
+        else:
+            src = ["def run(loc):", "    fr = loc.frame"]
         if any(k[0] == "g" for k in names):
             src.append("    gl = fr.instance.globals")
         for (kind, i), name in names.items():

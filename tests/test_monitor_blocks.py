@@ -363,17 +363,20 @@ def test_memstats_by_hand(spec):
 
 
 def test_memstats_block_plans_need_no_probe_per_access():
-    """Addresses computed from a block's entry values or constants cost no probe at the access:
-    fill, sum4 and const have none at any load/store; chase's accesses through a loaded pointer
-    and `before`'s store (address pushed in another block) have one."""
+    """Accesses off one entry value of a block cost one OperandProbe for all of them (where the
+    value is first on top of the stack); constant addresses a native counter. fill: one probe
+    per iteration for its store; sum4: one for its 4 loads; const: a counter for its 2 constant
+    accesses and one probe for the store through the global; chase: one for the 3 accesses at p,
+    one for store8's loaded address, one for load16_u's; before: a frame probe (its store's
+    address was pushed in another block)."""
     e, m, _, _ = _memstats("memstats")
     names = {"fill": 0, "sum4": 1, "chase": 2, "const": 3, "before": 4}
-    probed = {}
-    for n, f in names.items():
-        probed[n] = [ops.name(op) for pc, op, _ in instructions(m, f)
-                     if (ops.is_load(op) or ops.is_store(op)) and e.instrument.probes_at(m, f, pc)]
-    assert probed == {"fill": [], "sum4": [], "const": [], "before": ["i32.store"],
-                      "chase": ["i32.load16_u"]}     # store8's address: read where it is pushed
+    kinds = {n: sorted(type(p).__name__ for pc, _, _ in instructions(m, f)
+                       for p in e.instrument.probes_at(m, f, pc))
+             for n, f in names.items()}
+    assert kinds == {"fill": ["OperandProbe"], "sum4": ["OperandProbe"],
+                     "const": ["CountProbe", "OperandProbe"], "chase": ["OperandProbe"] * 3,
+                     "before": ["FuncProbe"]}
 
 
 def test_memstats_equals_per_access_reference_c_program():
