@@ -125,8 +125,6 @@ def _check_against_addr2line(path):
     return d, t
 
 
-@pytest.mark.skipif(WASM_TOOLS is None, reason="wasm-tools (PyPI wasm-tools) not installed")
-@pytest.mark.skipif(not LINDBLAD.exists(), reason="workloads/lindblad/lindblad.debug.wasm not built")
 def test_lindblad_matches_addr2line():
     d, t = _check_against_addr2line(LINDBLAD)
     files = {e[2] for e in t.rows()}
@@ -134,7 +132,6 @@ def test_lindblad_matches_addr2line():
         "comp_dir from .debug_info joins the relative file names"
 
 
-@pytest.mark.skipif(WASM_TOOLS is None, reason="wasm-tools (PyPI wasm-tools) not installed")
 @pytest.mark.parametrize("version", [4, 5])
 def test_c_program_matches_addr2line(cprog, version):
     _check_against_addr2line(cprog[version])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("wizardpy.instrumentation")
+import wizardpy.instrumentation  # noqa: F401,E402
 
 from wizardpy import Engine, Instance, Module, Trap  # noqa: E402
 from wizardpy.monitor import instructions  # noqa: E402
