@@ -1037,7 +1037,8 @@ int wz_jit_deopt(wz_thread *t, uint32_t frame, uint32_t ip, uint32_t sp, uint32_
     wz_frame *fr = &t->frames[frame];
     fr->ip = ip;
     fr->sp = sp;
-    fr->ret_ip = 0;
+    /* fr->ret_ip stays: wz_run never reads its entry frame's, and a frame entered by on-stack
+     * replacement returns to the interpreter loop that replaced it, which reads it then */
     t->nframes = frame + 1;
     t->sp = sp;
     t->jit_deopts++;

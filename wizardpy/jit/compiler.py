@@ -554,8 +554,9 @@ class FunctionCompiler:
             # if any, already fired); load the operand stack and continue after that probe,
             # at the pseudo-label -1 that the walk below places there
             from ..validation import operand_types
-            k = next(k for k, (pc, _) in enumerate(fc.instrs) if pc == fc.pc_of_ip[osr])
-            types = operand_types(self.mc.defn, self.mc.defn.num_imported_funcs + self.d)[k]
+            all_types = operand_types(self.mc.defn, self.mc.defn.num_imported_funcs + self.d)
+            k_of_ip = {fc.ip_of_pc[pc]: k for k, (pc, _) in enumerate(fc.instrs)}
+            types = all_types[k_of_ip[osr]]
             self.vs = [(self.from_bits(b.load(self.slot_ptr(self.nl + h), typ=i64), wt), wt)
                        for h, wt in enumerate(types)]
             b.branch(self.edge_to(-1, self.vs))
@@ -569,7 +570,16 @@ class FunctionCompiler:
             probed = op == OP_PROBE
             if probed:
                 op = self.probe_ops[ip]
-            self.targets_of(op, ip)
+            for tgt in self.targets_of(op, ip):
+                if osr is not None and tgt < osr < ip:
+                    # OSR: a loop enclosing the OSR loop, reached only by back-edges from after
+                    # the OSR point, i.e. after the walk below passed its header: its code
+                    # (header .. OSR loop) must be compiled, so its label gets its operand
+                    # types (validation) before the walk instead of from a first edge
+                    lab = self.labels[tgt]
+                    lt = all_types[k_of_ip[tgt]]
+                    if lab.types is None and all(lt):
+                        lab.types = list(lt)
         for ip in ips:
             op = words[ip]
             probed = op == OP_PROBE
@@ -611,16 +621,18 @@ class FunctionCompiler:
                 with b.goto_block(lab.bb):
                     b.unreachable()
 
-    def targets_of(self, op, ip):
+    def targets_of(self, op, ip) -> list[int]:
+        """Create the labels of the branch targets of the instruction at ip; returns them."""
         w = self.words
-        if op in (0x0C, 0x0D):
-            self.label(w[ip + 1])
+        if op in (0x0C, 0x0D, 0x04, 0x05):
+            tgts = [w[ip + 1]]
         elif op == 0x0E:
-            n = w[ip + 1]
-            for k in range(n + 1):
-                self.label(w[ip + 2 + 3 * k])
-        elif op in (0x04, 0x05):
-            self.label(w[ip + 1])
+            tgts = [w[ip + 2 + 3 * k] for k in range(w[ip + 1] + 1)]
+        else:
+            return []
+        for t in tgts:
+            self.label(t)
+        return tgts
 
     # ------------------------------------------------------------------ instructions
     def instr(self, op, ip):
