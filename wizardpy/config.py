@@ -59,11 +59,8 @@ class EngineConfig:
     # function called once, e.g. `_start`, gets compiled). Also re-enters compiled code after a
     # deoptimization.
     jit_osr_threshold: int = 5000
-    # Allow on-stack replacement (False: interpreted frames stay interpreted). Off by default
-    # for now: one WASI program (tests/test_wasi.py::test_edge_cases_match_wasmtime) traps "out
-    # of bounds memory access" with it (under investigation); the spec suite and the probe
-    # consistency tests pass with it on at threshold 1.
-    jit_osr: bool = False
+    # Allow on-stack replacement (False: interpreted frames stay interpreted).
+    jit_osr: bool = True
     # LLVM optimisation level of OSR variants (None = jit_opt_level).
     jit_osr_opt_level: int | None = None
     # Interpreter superinstructions (wizardpy/fusion.py): fuse common instruction sequences of
