@@ -53,6 +53,15 @@ class EngineConfig:
     # compiled function is recompiled after this many calls again (tier "jit": at the next
     # call), backing off exponentially if its probes keep changing.
     jit_threshold: int = 1000
+    # tier "tiered": a function holding more than this many "generic" probe sites (any probe
+    # other than CountProbe/CountMoreProbe/OperandProbe: compiled code writes the frame out and
+    # calls Python at each, and compiling a function with thousands of them takes minutes, e.g.
+    # the coverage monitor's probe at every instruction) is neither compiled nor entered by OSR:
+    # it stays in the interpreter, where probes are cheap. Once probes are removed and it holds
+    # at most this many (coverage probes remove themselves), it is compiled at its next call.
+    # Removing probes never delays recompilation (only insertions count for the backoff).
+    # None: no limit (compile whatever the probes). Tier "jit" compiles regardless.
+    jit_max_generic_probes: int | None = 8
     # tiers "tiered"/"jit": executions of `loop` instructions (loop entries + back-edges, per
     # function; wz_func.osr_count) of an interpreted function after which the running frame is
     # continued in compiled code at that loop header (on-stack replacement: a long loop in a

@@ -439,6 +439,10 @@ class Instrumentation:
         self._gpy: tuple = ()                         # the ones that need a Python call
         self._frame_sites: set = set()                # addresses of sites whose probes may
                                                       # inspect frames (not count/operand-only)
+        self._generic: dict = {}                      # (module, defined index) -> how many
+                                                      # of its sites are in _frame_sites
+        self.last_change_removed = False              # the change listeners are told about
+                                                      # removed a probe (tiers: no backoff)
         self._serials = itertools.count(1)
         self._types: dict = {}                        # (module, func) -> {pc: operand types}
         self._bufs: dict = {}                         # module -> (counts, python) cdata
@@ -462,6 +466,7 @@ class Instrumentation:
             raise TypeError(f"expected a Probe, got {type(probe).__name__}")
         site = self._site(module, func, pc, create=True)
         site.probes = site.probes + (probe,)
+        self.last_change_removed = False
         if _count_only(probe):
             counts, _ = self._buffers(module)
             probe._attach(counts, site.w)
@@ -483,6 +488,7 @@ class Instrumentation:
         if _count_only(probe):
             counts, _ = self._buffers(module)
             probe._detach(counts, site.w)
+        self.last_change_removed = True
         self._update(site)
         return True
 
@@ -542,6 +548,12 @@ class Instrumentation:
             return "count"
         addr = int(self.engine.ffi.cast("uintptr_t", module._code + w))
         return "generic" if addr in self._frame_sites else "operand"
+
+    def generic_sites(self, module, d: int) -> int:
+        """How many locations of defined function d hold a "generic" probe (native_kind: not
+        only counters and OperandProbes; compiled code writes the frame out and calls Python
+        there). The tiered JIT keeps a function with many of them in the interpreter."""
+        return self._generic.get((module, d), 0)
 
     def frames_inspected(self) -> bool:
         """True while some probe may inspect frames (FrameAccessor, possibly of callers): any
@@ -690,6 +702,7 @@ class Instrumentation:
         counts, python = self._buffers(module)
         addr = int(self.engine.ffi.cast("uintptr_t", code + w))
         probes = site.probes
+        was_generic = addr in self._frame_sites
         if probes:
             unfuse(module, site.d, site.ip)   # no superinstruction may run over a probe
             if code[w] != OP_PROBE:
@@ -717,6 +730,9 @@ class Instrumentation:
             self._frame_sites.discard(addr)
             self._runs[addr] = _NO_RUN      # the interpreter may still be in this OP_PROBE
             self._sites.pop((module, site.func, site.pc), None)
+        if was_generic != (addr in self._frame_sites):
+            key = (module, site.d)
+            self._generic[key] = self._generic.get(key, 0) + (-1 if was_generic else 1)
         if site.pc == 0:
             self._set_entry(module, site.d, bool(probes))
         for fn in self._listeners:

@@ -74,6 +74,12 @@ class JIT:
         self.eager = cfg.tier == "jit"
         self.threshold = max(1, int(cfg.jit_threshold))
         self.osr_threshold = max(1, int(cfg.jit_osr_threshold)) if cfg.jit_osr else 0
+        # tier "tiered": functions with more generic probe sites than this stay interpreted
+        mg = cfg.jit_max_generic_probes
+        self.max_generic = None if mg is None or self.eager else max(0, int(mg))
+        self._held: set = set()           # (Module, defined index) kept interpreted for its
+                                          # probes: compiled at its next call once eligible
+        self.probe_holds = 0              # tier-ups / OSR entries refused for generic probes
         ffi = engine.ffi
         self.ffi = ffi
         self.layout = Layout(ffi)
@@ -219,6 +225,25 @@ class JIT:
 
     attach = register
 
+    def _too_probed(self, module, d) -> bool:
+        """Tier "tiered": d holds more generic probe sites than jit_max_generic_probes (compiled
+        code would call Python with the frame written out at each, and compiling thousands of
+        them takes minutes): it stays in the interpreter until enough of them are removed."""
+        if self.max_generic is None:
+            return False
+        ins = self.engine.__dict__.get("_instrument")
+        return ins is not None and ins.generic_sites(module, d) > self.max_generic
+
+    def _hold(self, module, d, fptr) -> None:
+        """Keep d interpreted: counters off (0 wraps: no hook for 2^32 decrements) until a probe
+        change makes it eligible (`invalidate` re-arms them)."""
+        self._held.add((module, d))
+        self.probe_holds += 1
+        for fn in self._funcs.get(module, {}).get(d, ()):
+            fn._ptr.tier_count = 0
+            fn._ptr.osr_count = 0
+        fptr.tier_count = fptr.osr_count = 0
+
     def _hook(self, t, fptr, ip):
         """wz_thread.jit_hook: a call counter (ip 0) or loop counter (ip) of `fptr` expired."""
         null = self.ffi.NULL
@@ -229,6 +254,9 @@ class JIT:
                 return null
             module = f._instance.module
             d = f.index - module.num_imported_funcs
+            if (module, d) not in self._code and self._too_probed(module, d):
+                self._hold(module, d, fptr)
+                return null
             if ip == 0:
                 if (module, d) not in self._code:
                     self._compile(module, [d])
@@ -257,11 +285,13 @@ class JIT:
             fptr.osr_count = 0
             return null
 
-    def invalidate(self, module, func=None) -> None:
+    def invalidate(self, module, func=None, removed=False) -> None:
         """The probes of `func` (function index; None: every function) of `module` changed:
         drop its compiled code (calls go to the interpreter until it is recompiled at a later
         call) and bump its version, so frames running the old code deoptimize at their next
-        call/probe return."""
+        call/probe return. removed: the change only removed probes (no backoff); a function
+        held in the interpreter for its generic probes (`_hold`) that became eligible is
+        compiled at its next call."""
         nimp = module.num_imported_funcs
         ds = range(len(module.codes)) if func is None else [func - nimp]
         null = self.ffi.NULL
@@ -272,17 +302,28 @@ class JIT:
             had = self._code.pop(key, None) is not None
             for k in [k for k in self._osr if k[0] is module and k[1] == d]:
                 del self._osr[k]
-            n = self._changes[key] = self._changes.get(key, 0) + 1
+            n = self._changes.get(key, 0)
+            if not removed:
+                # only insertions delay recompilation (removals make the code cheaper)
+                n = self._changes[key] = n + 1
             # recompile at the next call (tier "jit") / after `threshold` calls, backing off
             # exponentially for a function whose probes keep changing
             rearm = (1 if self.eager and had else self.threshold) << min(n // 4, 16)
+            osr = self.osr_threshold
+            held = key in self._held
+            if held:
+                if self._too_probed(module, d):
+                    rearm = osr = 0               # still too many generic probes: interpreted
+                else:
+                    self._held.discard(key)       # hot already: compile at its next call
+                    rearm = 1
             for fn in funcs.get(d, ()):
                 p = fn._ptr
                 p.jit_entry = null
                 p.jit_version = v
-                if had or self.eager or p.tier_count == 0:
+                if had or held or self.eager or p.tier_count == 0:
                     p.tier_count = rearm
-                p.osr_count = self.osr_threshold
+                p.osr_count = osr
 
     def before_invoke(self, func_ptr) -> None:
         """Called by Engine.invoke for an outermost call from Python (tiering is native now)."""
@@ -317,7 +358,7 @@ class JIT:
             return False
         for module in list(self._funcs):
             if any(k[0] is module for k in self._code):
-                self.invalidate(module)
+                self.invalidate(module, removed=not on)
         return True
 
     def _on_probe_change(self, module, func, pc) -> None:
@@ -327,7 +368,8 @@ class JIT:
         if module is None:
             return      # global probes: compiled frames check t->global_probes and deoptimize
         if module in self._funcs:
-            self.invalidate(module, func)
+            self.invalidate(module, func,
+                            removed=bool(ins is not None and ins.last_change_removed))
 
     # ------------------------------------------------------------------ reporting
     def counters(self) -> dict:
@@ -337,6 +379,7 @@ class JIT:
                 "compile time (ms)": round(self.compile_seconds * 1e3, 1),
                 "tier-ups": self.tier_ups,
                 "OSR entries": self.osr_entries,
+                "held for probes": self.probe_holds,
                 "deoptimizations": int(t.jit_deopts)}
 
     def compile_report(self) -> str:
