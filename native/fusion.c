@@ -40,6 +40,12 @@ static uint32_t imm_words(const uint32_t *code, uint32_t ip)
 #define FB_MISC 0x700
 #define FB_BS 0x800
 #define FB_BT 0x900
+#define FB_LLBS 0xA00
+#define FB_LLBT 0xB00
+#define FB_LCBS 0xC00
+#define FB_LBBR 0xD00
+#define FB_LLCBR 0xE00
+#define FB_LCCBR 0xF00
 
 /* Returns the number of sequences fused, or -1 (malformed code / no memory: nothing written). */
 int wz_fuse(uint32_t *code, uint32_t *orig, uint32_t len)
@@ -70,15 +76,24 @@ int wz_fuse(uint32_t *code, uint32_t *orig, uint32_t len)
         uint32_t o0 = code[ips[k]];
         uint32_t o1 = k + 1 < n ? code[ips[k + 1]] : 0xFFFF;
         uint32_t o2 = k + 2 < n ? code[ips[k + 2]] : 0xFFFF;
+        uint32_t o3 = k + 3 < n ? code[ips[k + 3]] : 0xFFFF;
         uint32_t fused = 0, length = 0;
         if (o0 == 0x20) {
-            if (o1 == 0x20 && wz_fusable(FB_LLB + o2)) fused = FB_LLB + o2, length = 3;
+            if (o1 == 0x20 && o3 == 0x21 && wz_fusable(FB_LLBS + o2)) fused = FB_LLBS + o2, length = 4;
+            else if (o1 == 0x20 && o3 == 0x22 && wz_fusable(FB_LLBT + o2)) fused = FB_LLBT + o2, length = 4;
+            else if (o1 == 0x20 && o3 == 0x0D && wz_fusable(FB_LLCBR + o2)) fused = FB_LLCBR + o2, length = 4;
+            else if (o1 == 0x20 && wz_fusable(FB_LLB + o2)) fused = FB_LLB + o2, length = 3;
+            else if (o1 >= 0x41 && o1 <= 0x44 && o3 == 0x21 && wz_fusable(FB_LCBS + o2))
+                fused = FB_LCBS + o2, length = 4;
+            else if (o1 >= 0x41 && o1 <= 0x44 && o3 == 0x0D && wz_fusable(FB_LCCBR + o2))
+                fused = FB_LCCBR + o2, length = 4;
             else if (o1 >= 0x41 && o1 <= 0x44 && wz_fusable(FB_LCB + o2)) fused = FB_LCB + o2, length = 3;
             else if (o1 == 0x41 && o2 >= 0x36 && o2 <= 0x3E && wz_fusable(FB_MISC + o2))
                 fused = FB_MISC + o2, length = 3;
             else if (o1 >= 0x28 && o1 <= 0x35 && wz_fusable(FB_MISC + o1)) fused = FB_MISC + o1, length = 2;
             else if (o1 == 0x21) fused = FB_MISC + 1, length = 2;
             else if (o1 == 0x0D) fused = FB_MISC + 2, length = 2;
+            else if (o2 == 0x0D && wz_fusable(FB_LBBR + o1)) fused = FB_LBBR + o1, length = 3;
             else if (wz_fusable(FB_LB + o1)) fused = FB_LB + o1, length = 2;
         } else if (o0 >= 0x41 && o0 <= 0x44) {
             if (wz_fusable(FB_CB + o1)) fused = FB_CB + o1, length = 2;

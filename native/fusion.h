@@ -26,7 +26,13 @@
                          * +STORE local.get a; i32.const k; STORE off  (0x736, 0x73A, 0x73B) */
 #define FB_BS   0x800   /* BINOP; local.set x */
 #define FB_BT   0x900   /* BINOP; local.tee x */
-#define NUM_FUSED_OPS 0xA00
+#define FB_LLBS 0xA00   /* local.get a; local.get b; BINOP; local.set c */
+#define FB_LLBT 0xB00   /* local.get a; local.get b; BINOP; local.tee c */
+#define FB_LCBS 0xC00   /* local.get a; CONST k; BINOP; local.set c */
+#define FB_LBBR 0xD00   /* local.get b; CMP; br_if */
+#define FB_LLCBR 0xE00  /* local.get a; local.get b; CMP; br_if */
+#define FB_LCCBR 0xF00  /* local.get a; CONST k; CMP; br_if */
+#define NUM_FUSED_OPS 0x1000
 
 /* Operand readers (G), result writers (P) and constant widths (KW words) per type. */
 #define G32(v) ((uint32_t)(v))
@@ -87,7 +93,15 @@
 #define TE_BT(op, G, P, KW, e) [FB_BT + op] = &&L_bt_##op,
 #define TE_FLOAD(op, ct, conv) [FB_MISC + op] = &&L_fload_##op,
 #define TE_FSTORE(op, ct) [FB_MISC + op] = &&L_fstore_##op,
+#define TE_LLBS(op, G, P, KW, e) [FB_LLBS + op] = &&L_llbs_##op,
+#define TE_LLBT(op, G, P, KW, e) [FB_LLBT + op] = &&L_llbt_##op,
+#define TE_LCBS(op, G, P, KW, e) [FB_LCBS + op] = &&L_lcbs_##op,
+#define TE_LBBR(op, G, P, KW, e) [FB_LBBR + op] = &&L_lbbr_##op,
+#define TE_LLCBR(op, G, P, KW, e) [FB_LLCBR + op] = &&L_llcbr_##op,
+#define TE_LCCBR(op, G, P, KW, e) [FB_LCCBR + op] = &&L_lccbr_##op,
 #define WZ_FUSED_TABLE_ENTRIES \
+    WZ_BINOPS(TE_LLBS) WZ_BINOPS(TE_LLBT) WZ_BINOPS(TE_LCBS) \
+    WZ_CMPOPS(TE_LBBR) WZ_CMPOPS(TE_LLCBR) WZ_CMPOPS(TE_LCCBR) \
     WZ_BINOPS(TE_LLB) WZ_BINOPS(TE_LCB) WZ_BINOPS(TE_LB) WZ_BINOPS(TE_CB) \
     WZ_CMPOPS(TE_CBR) WZ_BINOPS(TE_BS) WZ_BINOPS(TE_BT) WZ_FLOADS(TE_FLOAD) WZ_FSTORES(TE_FSTORE) \
     [FB_CBR + 0x45] = &&L_cbr_i32_eqz, [FB_CBR + 0x50] = &&L_cbr_i64_eqz, \
@@ -129,7 +143,30 @@
     if (UNLIKELY(ea_ + sizeof(ctype) > msize)) { ip += 4; TRAP(WZ_TRAP_MEM_OOB); } \
     ctype v_ = (ctype)ip[3]; memcpy(mbase + ea_, &v_, sizeof v_); \
     ip += 6; NEXT(); }
+#define H_LLBS(op, G, P, KW, expr) L_llbs_##op: { \
+    __auto_type a = G(fp[ip[1]]); __auto_type b = G(fp[ip[3]]); \
+    fp[ip[6]] = P(expr); ip += 7; NEXT(); }
+#define H_LLBT(op, G, P, KW, expr) L_llbt_##op: { \
+    __auto_type a = G(fp[ip[1]]); __auto_type b = G(fp[ip[3]]); wz_val r_ = P(expr); \
+    fp[ip[6]] = r_; *sp++ = r_; ip += 7; NEXT(); }
+#define H_LCBS(op, G, P, KW, expr) L_lcbs_##op: { \
+    __auto_type a = G(fp[ip[1]]); __auto_type b = G(KVAL(ip + 3, KW)); \
+    fp[ip[5 + KW]] = P(expr); ip += 6 + KW; NEXT(); }
+#define H_LBBR(op, G, P, KW, expr) L_lbbr_##op: { \
+    __auto_type b = G(fp[ip[1]]); __auto_type a = G(*--sp); \
+    if (expr) DO_BR(ip + 4); \
+    ip += 7; NEXT(); }
+#define H_LLCBR(op, G, P, KW, expr) L_llcbr_##op: { \
+    __auto_type a = G(fp[ip[1]]); __auto_type b = G(fp[ip[3]]); \
+    if (expr) DO_BR(ip + 6); \
+    ip += 9; NEXT(); }
+#define H_LCCBR(op, G, P, KW, expr) L_lccbr_##op: { \
+    __auto_type a = G(fp[ip[1]]); __auto_type b = G(KVAL(ip + 3, KW)); \
+    if (expr) DO_BR(ip + 5 + KW); \
+    ip += 8 + KW; NEXT(); }
 #define WZ_FUSED_HANDLERS \
+    WZ_BINOPS(H_LLBS) WZ_BINOPS(H_LLBT) WZ_BINOPS(H_LCBS) \
+    WZ_CMPOPS(H_LBBR) WZ_CMPOPS(H_LLCBR) WZ_CMPOPS(H_LCCBR) \
     WZ_BINOPS(H_LLB) WZ_BINOPS(H_LCB) WZ_BINOPS(H_LB) WZ_BINOPS(H_CB) WZ_CMPOPS(H_CBR) \
     WZ_BINOPS(H_BS) WZ_BINOPS(H_BT) WZ_FLOADS(H_FLOAD) WZ_FSTORES(H_FSTORE) \
 L_cbr_i32_eqz: \
@@ -153,11 +190,13 @@ L_k_ls:                /* i32.const k; local.set x */ \
 /* wz_fusable(op): 1 if `op` is a fused opcode this interpreter implements */
 #define CASE5(op, G, P, KW, e) case FB_LLB + op: case FB_LCB + op: case FB_LB + op: case FB_CB + op: \
     case FB_BS + op: case FB_BT + op:
-#define CASE_CBR(op, G, P, KW, e) case FB_CBR + op:
+#define CASE_CBR(op, G, P, KW, e) case FB_CBR + op: case FB_LBBR + op: case FB_LLCBR + op: \
+    case FB_LCCBR + op:
+#define CASE3(op, G, P, KW, e) case FB_LLBS + op: case FB_LLBT + op: case FB_LCBS + op:
 #define CASE_FL(op, ct, conv) case FB_MISC + op:
 #define CASE_FS(op, ct) case FB_MISC + op:
 #define WZ_FUSED_CASES \
-    WZ_BINOPS(CASE5) WZ_CMPOPS(CASE_CBR) WZ_FLOADS(CASE_FL) WZ_FSTORES(CASE_FS) \
+    WZ_BINOPS(CASE5) WZ_BINOPS(CASE3) WZ_CMPOPS(CASE_CBR) WZ_FLOADS(CASE_FL) WZ_FSTORES(CASE_FS) \
     case FB_CBR + 0x45: case FB_CBR + 0x50: \
     case FB_MISC + 0: case FB_MISC + 1: case FB_MISC + 2: case FB_MISC + 3:
 

@@ -18,6 +18,9 @@ Rules
   big modules); `plan` below is the reference implementation the tests compare it with.
 
 Patterns (first match wins at each instruction, scanning forward):
+    local.get a; local.get b; BINOP; local.set c / local.tee c
+    local.get a; local.get b; CMP; br_if     local.get a; CONST; BINOP; local.set c
+    local.get a; CONST; CMP; br_if           local.get b; CMP; br_if
     local.get a; local.get b; BINOP          local.get a; CONST; BINOP
     local.get a; i32.const; STORE            local.get a; LOAD
     local.get a; local.set b                 local.get a; br_if
@@ -32,6 +35,7 @@ import bisect
 
 FB_LLB, FB_LCB, FB_LB, FB_CB, FB_CBR, FB_MISC, FB_BS, FB_BT = (
     0x200, 0x300, 0x400, 0x500, 0x600, 0x700, 0x800, 0x900)
+FB_LLBS, FB_LLBT, FB_LCBS, FB_LBBR, FB_LLCBR, FB_LCCBR = 0xA00, 0xB00, 0xC00, 0xD00, 0xE00, 0xF00
 OP_FUSED_BASE = 0x200
 M_TEE_BRIF, M_LG_LS, M_LG_BRIF, M_K_LS = FB_MISC, FB_MISC + 1, FB_MISC + 2, FB_MISC + 3
 
@@ -49,7 +53,7 @@ def supported() -> frozenset:
     global _supported
     if _supported is None:
         from .native import lib
-        _supported = frozenset(op for op in range(OP_FUSED_BASE, 0xA00) if lib.wz_fusable(op))
+        _supported = frozenset(op for op in range(OP_FUSED_BASE, 0x1000) if lib.wz_fusable(op))
     return _supported
 
 
@@ -82,10 +86,21 @@ def plan(fc, ok: frozenset | None = None) -> list[tuple[int, int, tuple]]:
         o0 = ops[k]
         o1 = ops[k + 1] if k + 1 < n else -1
         o2 = ops[k + 2] if k + 2 < n else -1
+        o3 = ops[k + 3] if k + 3 < n else -1
         fused = length = 0
         if o0 == _LOCAL_GET:
-            if o1 == _LOCAL_GET and FB_LLB + o2 in ok:
+            if o1 == _LOCAL_GET and o3 == _LOCAL_SET and FB_LLBS + o2 in ok:
+                fused, length = FB_LLBS + o2, 4
+            elif o1 == _LOCAL_GET and o3 == _LOCAL_TEE and FB_LLBT + o2 in ok:
+                fused, length = FB_LLBT + o2, 4
+            elif o1 == _LOCAL_GET and o3 == _BR_IF and FB_LLCBR + o2 in ok:
+                fused, length = FB_LLCBR + o2, 4
+            elif o1 == _LOCAL_GET and FB_LLB + o2 in ok:
                 fused, length = FB_LLB + o2, 3
+            elif o1 in _CONSTS and o3 == _LOCAL_SET and FB_LCBS + o2 in ok:
+                fused, length = FB_LCBS + o2, 4
+            elif o1 in _CONSTS and o3 == _BR_IF and FB_LCCBR + o2 in ok:
+                fused, length = FB_LCCBR + o2, 4
             elif o1 in _CONSTS and FB_LCB + o2 in ok:
                 fused, length = FB_LCB + o2, 3
             elif o1 == _I32_CONST and 0x36 <= o2 <= 0x3E and FB_MISC + o2 in ok:
@@ -96,6 +111,8 @@ def plan(fc, ok: frozenset | None = None) -> list[tuple[int, int, tuple]]:
                 fused, length = M_LG_LS, 2
             elif o1 == _BR_IF:
                 fused, length = M_LG_BRIF, 2
+            elif o2 == _BR_IF and FB_LBBR + o1 in ok:
+                fused, length = FB_LBBR + o1, 3
             elif FB_LB + o1 in ok:
                 fused, length = FB_LB + o1, 2
         elif o0 in _CONSTS:
@@ -124,7 +141,9 @@ def plan(fc, ok: frozenset | None = None) -> list[tuple[int, int, tuple]]:
 def seq_len(fused: int) -> int:
     """Number of instructions a fused opcode stands for."""
     fam = fused & ~0xFF
-    if fam in (FB_LLB, FB_LCB) or (fam == FB_MISC and 0x36 <= (fused & 0xFF) <= 0x3E):
+    if fam in (FB_LLBS, FB_LLBT, FB_LCBS, FB_LLCBR, FB_LCCBR):
+        return 4
+    if fam in (FB_LLB, FB_LCB, FB_LBBR) or (fam == FB_MISC and 0x36 <= (fused & 0xFF) <= 0x3E):
         return 3
     return 2
 
@@ -164,7 +183,7 @@ def _seq_at(module, d: int, ip: int):
         return None                      # ip 0 (entry) or not an instruction
     off = module._code_offsets[d]
     code, saved = module._code, module._unfused
-    for j in (k, k - 1, k - 2):
+    for j in range(k, k - 4, -1):      # sequences are at most 4 instructions long
         if j < 0:
             break
         s = off + ips[j]
