@@ -51,7 +51,7 @@ WAT = r"""
 
 
 def build(fuse=True):
-    e = Engine(superinstructions=fuse)
+    e = Engine(tier="int", superinstructions=fuse)
     m = Module(e, wat2wasm(WAT))
     return e, m, Linker(e).instantiate(m)
 
@@ -187,7 +187,7 @@ def test_global_probe_counts_every_instruction():
 def test_fuel_counts_every_instruction():
     outs = []
     for fuse in (True, False):
-        e = Engine(superinstructions=fuse, fuel=10**9)
+        e = Engine(tier="int", superinstructions=fuse, fuel=10**9)
         inst = Linker(e).instantiate(Module(e, wat2wasm(WAT)))
         outs.append((run_all(inst), e.fuel_consumed))
     assert outs[0] == outs[1] and outs[0][1] > 0
@@ -212,7 +212,7 @@ def test_trap_pc_of_fused_load():
       (func (export "ld") (param $p i32) (result i32)
         local.get $p i32.load offset=4))"""
     for fuse in (True, False):
-        e = Engine(superinstructions=fuse)
+        e = Engine(tier="int", superinstructions=fuse)
         m = Module(e, wat2wasm(wat))
         assert bool(m._fused_count) == fuse
         inst = Linker(e).instantiate(m)
@@ -230,7 +230,7 @@ def test_no_branch_target_inside_a_sequence():
         local.get 0
         block (result i32) local.get 0 local.get 0 br_if 0 drop i32.const 5 end
         i32.add))"""
-    e = Engine()
+    e = Engine(tier="int")
     m = Module(e, wat2wasm(wat))
     fc = m.code_of(0)
     from wizardpy.fusion import branch_targets
@@ -257,7 +257,7 @@ def _native_vs_plan(m):
 def test_native_pass_equals_reference_plan():
     """native/fusion.c fuses exactly what wizardpy/fusion.py's `plan` says (kernels, graphviz)."""
     from pathlib import Path
-    e = Engine()
+    e = Engine(tier="int")
     _native_vs_plan(Module(e, wat2wasm(WAT)))
     kdir = Path(__file__).resolve().parent.parent / "bench" / "kernels"
     for p in sorted(kdir.glob("*.wasm")):

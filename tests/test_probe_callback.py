@@ -21,7 +21,7 @@ WAT = r"""
 
 
 def setup(superinstructions=True):
-    e = Engine(superinstructions=superinstructions)
+    e = Engine(tier="int", superinstructions=superinstructions)
     m = Module(e, wat2wasm(WAT))
     return e, m, Linker(e).instantiate(m).exports["loop"]
 
