@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -335,18 +334,10 @@ def test_coverage_counts_and_self_removal():
 
 
 @needs_instr
-def test_coverage_speed_returns_to_normal():
+def test_coverage_probes_leave_uninstrumented_code():
     loop = wat(r"""(module (func (export "spin") (param $n i32) (result i32) (local $i i32)
       (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1)))
                (br_if $l (i32.lt_s (local.get $i) (local.get $n)))) (local.get $i)))""")
-
-    def best(f, n, reps=5):
-        ts = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            f(n)
-            ts.append(time.perf_counter() - t)
-        return min(ts)
 
     e0 = Engine()
     plain = Instance(e0, Module(e0, loop), []).exports["spin"]
@@ -358,9 +349,14 @@ def test_coverage_speed_returns_to_normal():
     spin = inst.exports["spin"]
     spin(3)                              # covers everything: all probes remove themselves
     assert all(not e1.instrument.probes_at(mod, 0, pc) for pc, _, _ in instructions(mod, 0))
-    n = 2_000_000
-    t_plain, t_cov = best(plain, n), best(spin, n)
-    assert t_cov < 1.5 * t_plain + 0.005, (t_plain, t_cov)
+    # "costs nothing afterwards", checked exactly rather than by timing (speed belongs to bench/):
+    # the interpreter now runs exactly the code words of a never-instrumented module
+    # (including its superinstructions), so it executes exactly what an uninstrumented run does
+    ref = Module(e0, loop)
+    words = mod._code_total
+    assert words == ref._code_total
+    assert [mod._code[i] for i in range(words)] == [ref._code[i] for i in range(words)]
+    assert spin(2_000) == plain(2_000) == 2_000
     assert "Instr coverage:\t" in s.finish()
 
 
