@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 NATIVE := $(wildcard native/*.c native/*.h native/*.py)
-DEMO_WASM ?= workloads/lindblad/lindblad.wasm
+DEMO_WASM ?= workloads/lindblad/lindblad.debug.wasm  # built with -g: names and file:line in the report
 
 .PHONY: all install demo test test-all workloads bench clean tools fuzz asan
 
