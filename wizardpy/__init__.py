@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .config import EngineConfig
 from .engine import Engine
-from .errors import (DecodeError, ExitStatus, LinkError, Trap, ValidationError,
+from .errors import (DecodeError, ExitStatus, LinkError, ProbeError, Trap, ValidationError,
                      WizardError)
 from .externs import Caller, Func, Global, Memory, Table
 from .instance import Instance
@@ -19,7 +19,7 @@ __all__ = [
     "Engine", "EngineConfig", "Module", "Linker", "Instance", "Func", "Memory", "Table", "Global",
     "Caller", "FuncType", "MemoryType", "TableType", "GlobalType", "Limits", "ImportType",
     "ExportType", "Trap", "DecodeError", "ValidationError", "LinkError", "ExitStatus",
-    "WizardError", "WasiConfig",
+    "WizardError", "ProbeError", "WasiConfig",
 ]
 
 # Names defined by layers that are imported on first use: name -> candidate submodules.
