@@ -65,6 +65,8 @@ class JIT:
         self.engine = engine
         cfg = engine.config
         self.opt_level = int(cfg.jit_opt_level)
+        if cfg.tier == "tiered" and cfg.jit_tiered_opt_level is not None:
+            self.opt_level = int(cfg.jit_tiered_opt_level)
         if not 0 <= self.opt_level <= 3:
             raise ValueError(f"jit_opt_level must be 0..3, got {self.opt_level}")
         self.osr_opt_level = self.opt_level if cfg.jit_osr_opt_level is None \
