@@ -8,6 +8,7 @@
  * t->frames[t->nframes], leave the results at t->stack[fp ..] and pop the frame (0), or return a
  * trap code with t->trap_nframes recorded by whoever trapped first (wz_jit_trap).
  */
+#define _GNU_SOURCE  /* pthread_getattr_np: the thread's C stack bounds */
 #include <pthread.h>
 #include <stddef.h>
 #include <string.h>
