@@ -1,16 +1,12 @@
 """Locating the Wasm 2.0 spec scripts and converting them with wast2json, cached outside the repo.
 
 `spec_dir()` is `$WIZARDPY_SPEC_DIR` or `<repo>/../shared/wasm-spec/2.0`; a missing directory
-raises (tests must fail, not skip). `converted_spec_dir(wast)` converts one .wast once into
-`~/.cache/wizardpy/spec-json/<name>-<sha256 prefix>/` (holding `<name>.json` and the .wasm
-files) and returns that directory. The conversion goes to a temporary directory renamed into
-place, so concurrent test processes never see half a conversion.
+raises (tests must fail, not skip). `converted_spec_dir(wast)` is the directory of the engine's
+cached wast2json conversion (`wizardpy.wast.convert_wast`): one implementation of it.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,38 +41,11 @@ def spec_wast_files() -> list[Path]:
     return files
 
 
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "wizardpy" / "spec-json"
-
-
 def converted_spec_dir(wast_path: str | os.PathLike) -> Path:
-    """Convert `wast_path` with wast2json (once); return the directory with `<name>.json`."""
-    wast_path = Path(wast_path)
-    data = wast_path.read_bytes()
-    name = wast_path.stem
-    out = cache_root() / f"{name}-{hashlib.sha256(data).hexdigest()[:16]}"
-    if (out / f"{name}.json").is_file():
-        return out
-    cache_root().mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache_root()))
-    try:
-        src = tmp / f"{name}.wast"
-        src.write_bytes(data)
-        proc = subprocess.run([str(wabt_bin("wast2json")), src.name, "-o", f"{name}.json"],
-                              cwd=tmp, capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"wast2json failed on {wast_path}:\n{proc.stderr or proc.stdout}")
-        src.unlink()
-        try:
-            os.rename(tmp, out)
-        except OSError:
-            if not (out / f"{name}.json").is_file():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    """Convert `wast_path` with wast2json (once, through the engine's own cached conversion,
+    `wizardpy.wast.convert_wast`); return the directory holding `<name>.json` and the .wasm."""
+    from wizardpy.wast import convert_wast  # noqa: PLC0415
+    return convert_wast(wast_path).parent
 
 
 def _main() -> None:  # convert everything: python tests/spec_cache.py
