@@ -857,47 +857,35 @@ def _make_functions(w: Wasi) -> dict[str, tuple[FuncType, Callable]]:
             return os.writev(osfd, bufs)     # a short write is reported as such (POSIX)
         return os.pwritev(osfd, bufs, offset)
 
+    def _vectored(mem, fd, iovs, iovs_len, offset, count_ptr, transfer):
+        """fd_read/fd_pread/fd_write/fd_pwrite: `transfer` moves the iovecs' bytes at `offset`
+        (None: the fd's position); the byte count goes to `count_ptr`."""
+        e = w._entry(fd)
+        count_ptr &= _U32
+        mem.check(count_ptr, 4)
+        vecs = mem.iovecs(iovs & _U32, iovs_len & _U32)
+        if offset is not None:
+            offset = _s64(offset)
+            if offset < 0:
+                return EINVAL
+        mem.u32(count_ptr, transfer(mem, e, vecs, offset))
+        return ESUCCESS
+
     @wasi("iiii")
     def fd_read(mem, fd, iovs, iovs_len, nread_ptr):
-        e = w._entry(fd)
-        nread_ptr &= _U32
-        mem.check(nread_ptr, 4)
-        vecs = mem.iovecs(iovs & _U32, iovs_len & _U32)
-        mem.u32(nread_ptr, _do_read(mem, e, vecs, None))
-        return ESUCCESS
+        return _vectored(mem, fd, iovs, iovs_len, None, nread_ptr, _do_read)
 
     @wasi("iiiIi")
     def fd_pread(mem, fd, iovs, iovs_len, offset, nread_ptr):
-        e = w._entry(fd)
-        nread_ptr &= _U32
-        mem.check(nread_ptr, 4)
-        vecs = mem.iovecs(iovs & _U32, iovs_len & _U32)
-        offset = _s64(offset)
-        if offset < 0:
-            return EINVAL
-        mem.u32(nread_ptr, _do_read(mem, e, vecs, offset))
-        return ESUCCESS
+        return _vectored(mem, fd, iovs, iovs_len, offset, nread_ptr, _do_read)
 
     @wasi("iiii")
     def fd_write(mem, fd, iovs, iovs_len, nwritten_ptr):
-        e = w._entry(fd)
-        nwritten_ptr &= _U32
-        mem.check(nwritten_ptr, 4)
-        vecs = mem.iovecs(iovs & _U32, iovs_len & _U32)
-        mem.u32(nwritten_ptr, _do_write(mem, e, vecs, None))
-        return ESUCCESS
+        return _vectored(mem, fd, iovs, iovs_len, None, nwritten_ptr, _do_write)
 
     @wasi("iiiIi")
     def fd_pwrite(mem, fd, iovs, iovs_len, offset, nwritten_ptr):
-        e = w._entry(fd)
-        nwritten_ptr &= _U32
-        mem.check(nwritten_ptr, 4)
-        vecs = mem.iovecs(iovs & _U32, iovs_len & _U32)
-        offset = _s64(offset)
-        if offset < 0:
-            return EINVAL
-        mem.u32(nwritten_ptr, _do_write(mem, e, vecs, offset))
-        return ESUCCESS
+        return _vectored(mem, fd, iovs, iovs_len, offset, nwritten_ptr, _do_write)
 
     @wasi("iIii")
     def fd_seek(mem, fd, offset, whence, newoffset_ptr):
