@@ -64,8 +64,16 @@ class Adapter:
     speed = "fast"
     #: a subprocess engine: the harness subtracts the start-up cost measured on a trivial run
     subprocess = False
+    #: the Python module the adapter needs (None: nothing to import)
+    module: str | None = None
 
     def available(self) -> tuple[bool, str]:
+        if self.module is None:
+            return True, ""
+        try:
+            __import__(self.module)
+        except Exception as e:  # noqa: BLE001 - any import failure makes the peer unavailable
+            return False, str(e)
         return True, ""
 
     def version(self) -> str:
@@ -131,16 +139,10 @@ class Wizardpy(Adapter):
 
 class Wasmtime(Adapter):
     name = "wasmtime"
+    module = "wasmtime"
 
     def version(self) -> str:
         return _pkg_version("wasmtime")
-
-    def available(self) -> tuple[bool, str]:
-        try:
-            import wasmtime  # noqa: F401
-        except Exception as e:
-            return False, str(e)
-        return True, ""
 
     def load(self, wasm: bytes) -> Loaded:
         import wasmtime
@@ -181,6 +183,7 @@ class WasmtimeFuel:
 
 class Wasm3(Adapter):
     name = "wasm3"
+    module = "wasm3"
     STACK_BYTES = 1 << 20
 
     def version(self) -> str:
@@ -189,13 +192,6 @@ class Wasm3(Adapter):
             return f"{_pkg_version('pywasm3')} (wasm3 {wasm3.M3_VERSION})"
         except Exception:
             return _pkg_version("pywasm3")
-
-    def available(self) -> tuple[bool, str]:
-        try:
-            import wasm3  # noqa: F401
-        except Exception as e:
-            return False, str(e)
-        return True, ""
 
     def load(self, wasm: bytes) -> Loaded:
         # Note: wasm3 compiles each function lazily on first call, so this times decode +
@@ -286,17 +282,11 @@ class Wabt(Adapter):
 class Pywasm(Adapter):
     """pywasm: a pure-Python interpreter (~0.45 M instr/s), run on reduced sizes."""
     name = "pywasm"
+    module = "pywasm"
     speed = "slow"
 
     def version(self) -> str:
         return _pkg_version("pywasm")
-
-    def available(self) -> tuple[bool, str]:
-        try:
-            import pywasm  # noqa: F401
-        except Exception as e:
-            return False, str(e)
-        return True, ""
 
     def load(self, wasm: bytes) -> Loaded:
         import io
