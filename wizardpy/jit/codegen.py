@@ -164,9 +164,12 @@ class JIT:
         mc.llmod.triple = self.triple
         text = str(mc.llmod)
         t1 = time.perf_counter()
+        # instructions of the unoptimised IR: in llvmlite's text every instruction, and nothing
+        # else, is a line indented by two spaces (walking them through the bindings cost ~8% of
+        # the compile time)
+        ninstr = text.count("\n  ")
         mod = llvm.parse_assembly(text)
         mod.verify()
-        ninstr = sum(1 for f in mod.functions for b in f.blocks for _ in b.instructions)
         self._pipeline(mod, self.opt_level if osr is None else self.osr_opt_level)
         t2 = time.perf_counter()
         if self.keep_ir:
