@@ -16,15 +16,26 @@ Lowering
 - Traps: a shared cold block calls `wz_jit_trap(t, frame, ip, code)` (sets frames[frame].ip and
   t->trap_nframes like the interpreter) and returns the code; a callee's nonzero status is
   returned unchanged (status codes, never unwinding).
-- Before every call out (call, call_indirect, probe) the frame state is written out: the frame's
-  ip/sp, t->sp, all locals and operands to the value stack, so FrameAccessor and backtraces see
-  compiled frames exactly as interpreted ones. After a probe, locals and operands are reloaded
-  (a FrameWriter may have changed them).
+- Before every call out (call, call_indirect, probe) the frame's ip/sp are written out, and the
+  arguments (calls) or all locals and operands (probes; calls too while frames are inspected),
+  so FrameAccessor and backtraces see compiled frames exactly as interpreted ones. After a call
+  or probe one test (callee status | stale code | global probes | limits | frame written) leads
+  to the function's shared cold exits: return the status, or deoptimize (wz_jit_deopt) after
+  writing the locals there (phis of their values at each site) and the operands per site.
+- Less IR, same code: LLVM would clean up the rest, but every instruction emitted costs building
+  (Python), parsing, optimising and code generation. Addresses of the fixed bases' fields are
+  computed once in the entry block (`fptr`); within a region dominated by the current point,
+  local values, invariant loads, the memory size and bounds checks already done are reused
+  (`vc`, cleared at labels); a comparison consumed right away by br_if/if/select stays an i1.
 - Memory: base from the wz_memory (never moves), size reloaded after anything that can grow it;
-  every access checks `zext(addr) + offset + size <= mem.size` in 64-bit arithmetic.
+  every access checks `zext(addr) + offset + size <= mem.size` in 64-bit arithmetic (unless an
+  earlier check of the same address value covered it: memory never shrinks).
 - Struct offsets come from cffi (`ffi.offsetof`) at compile time, never hard-coded.
 """
 from __future__ import annotations
+
+import contextlib
+import gc
 
 from llvmlite import ir
 
@@ -145,7 +156,7 @@ class ModuleCompiler:
         self.L = layout
         self.engine = engine
         self.ffi = engine.ffi
-        self.llmod = ir.Module(name=name)
+        self.llmod = _Module(name=name)
         self.helpers = {}
         for hname, (rt, args) in HELPERS.items():
             fn = ir.Function(self.llmod, ir.FunctionType(rt, args), hname)
@@ -153,6 +164,9 @@ class ModuleCompiler:
             self.helpers[hname] = fn
         self.intrinsics = {}
         self.invariant = self.llmod.add_metadata([])
+        self.cold_weights = self.llmod.add_metadata(
+            [ir.MetaDataString(self.llmod, "branch_weights"), ir.Constant(i32, 1),
+             ir.Constant(i32, 1000)])
         self.functions: dict[int, ir.Function] = {}
         # wz_func.jit_version each function is compiled for (codegen.JIT): compiled code
         # deoptimizes when the function's version changed (its probes changed)
@@ -184,9 +198,10 @@ class ModuleCompiler:
             fn = ir.Function(self.llmod, FN_TYPE, self.symbol(d))
             fn.attributes.add("nounwind")
             self.functions[d] = fn
-        for d in defined:
-            FunctionCompiler(self, d).compile()
-            out[d] = self.symbol(d)
+        with _gc_paused():
+            for d in defined:
+                FunctionCompiler(self, d).compile()
+                out[d] = self.symbol(d)
         return out
 
     def probe_kind(self, d: int, ip: int):
@@ -201,8 +216,33 @@ class ModuleCompiler:
         name = f"{self.symbol(d)}_osr{ip}"
         fn = ir.Function(self.llmod, FN_TYPE, name)
         fn.attributes.add("nounwind")
-        FunctionCompiler(self, d, fn=fn, osr_ip=ip).compile()
+        with _gc_paused():
+            FunctionCompiler(self, d, fn=fn, osr_ip=ip).compile()
         return name
+
+
+class _Module(ir.Module):
+    """An llvmlite module whose text is rendered with the cyclic GC paused (as it is built:
+    rendering allocates millions of short-lived containers, and every collection they trigger
+    traverses the whole IR: 2-4x the rendering time)."""
+
+    def __repr__(self):
+        with _gc_paused():
+            return super().__repr__()
+
+
+class _gc_paused:
+    """Python's cyclic GC paused while IR is built: llvmlite.ir allocates ~5 tracked objects per
+    instruction, and the collections this triggers traverse the whole (growing) heap again and
+    again: 2-5x the build time of a big module."""
+
+    def __enter__(self):
+        self.was = gc.isenabled()
+        gc.disable()
+
+    def __exit__(self, *exc):
+        if self.was:
+            gc.enable()
 
 
 class FunctionCompiler:
@@ -226,28 +266,86 @@ class FunctionCompiler:
         self.fn = fn if fn is not None else mc.functions[d]
         self.version = mc.versions.get(d, 0)
         self.has_mem = bool(mc.defn.all_memories())
+        self.fuse = False
 
     # ------------------------------------------------------------------ small helpers
-    def fld(self, base, off, ty, invariant=False, name=""):
+    def fptr(self, base, off):
+        """Pointer `base + off` (bytes). For the function's fixed bases (thread, function,
+        frame, memory, instance, locals) the address is computed once, in the entry block."""
+        if not off:
+            return base
+        key = (id(base), off)
+        p = self.ptrs.get(key)
+        if p is not None:
+            return p
         b = self.b
-        p = b.gep(base, [ir.Constant(i64, off)], source_etype=i8, inbounds=True) if off else base
-        v = b.load(p, typ=ty, name=name)
+        if id(base) not in self.entry_vals:
+            return b.gep(base, [ir.Constant(i64, off)], source_etype=i8, inbounds=True)
+        with self.at_entry():
+            p = b.gep(base, [ir.Constant(i64, off)], source_etype=i8, inbounds=True)
+        self.ptrs[key] = p
+        return p
+
+    @contextlib.contextmanager
+    def at_entry(self, start=False):
+        """Emit into the entry block (at its start: allocas; else before its terminator),
+        then continue exactly where the builder was."""
+        b = self.b
+        blk, anchor = b._block, b._anchor
+        if blk is self.entry_bb and not start:
+            yield                   # (the prologue, or nested: already there)
+            return
+        if start:
+            b.position_at_start(self.entry_bb)
+        elif self.entry_bb.terminator is not None:
+            b.position_before(self.entry_bb.terminator)
+        else:
+            b.position_at_end(self.entry_bb)
+        try:
+            yield
+        finally:
+            if blk is self.entry_bb:    # instructions inserted at its start: shifted
+                anchor += b._anchor
+            b._block, b._anchor = blk, anchor
+
+    def fld(self, base, off, ty, invariant=False, name=""):
+        v = self.b.load(self.fptr(base, off), typ=ty, name=name)
         if invariant:
             v.set_metadata("invariant.load", self.mc.invariant)
         return v
 
+    def ifld(self, base, off, ty):
+        """An invariant field, loaded once per dominating region (see `vc`)."""
+        key = ("f", id(base), off)
+        v = self.vc.get(key)
+        if v is None:
+            v = self.vc[key] = self.fld(base, off, ty, invariant=True)
+        return v
+
     def store_fld(self, base, off, ty, val):
-        b = self.b
-        p = b.gep(base, [ir.Constant(i64, off)], source_etype=i8, inbounds=True) if off else base
-        b.store(val, p)
+        self.b.store(val, self.fptr(base, off))
 
     def slot_ptr(self, index):
         """Pointer to value-stack slot fp + index (index: i32 value or int)."""
         if isinstance(index, int):
-            index = ir.Constant(i64, index)
-        else:
-            index = self.b.zext(index, i64)
-        return self.b.gep(self.lp, [index], source_etype=i64, inbounds=True)
+            return self.fptr(self.lp, 8 * index)
+        return self.b.gep(self.lp, [self.b.zext(index, i64)], source_etype=i64, inbounds=True)
+
+    def get_local(self, x):
+        v = self.vc.get(x)
+        if v is None:
+            v = self.vc[x] = self.b.load(self.locals[x], typ=LLTYPE[self.local_types[x]])
+        return v
+
+    def set_local(self, x, v):
+        self.b.store(v, self.locals[x])
+        self.vc[x] = v
+
+    def mem_size(self):
+        v = self.vc.get("msize")
+        if v is None:
+            v = self.vc["msize"] = self.b.load(self.msize, typ=i64)
+        return v
 
     def to_bits(self, v, wt):
         b = self.b
@@ -282,15 +380,19 @@ class FunctionCompiler:
         return self.vs.pop()[0]
 
     # ------------------------------------------------------------------ traps
+    def cold_branch(self, cond, cold, cont):
+        """cbranch to `cold` when cond holds, weighted as (almost) never taken."""
+        br = self.b.cbranch(cond, cold, cont)
+        br.set_metadata("prof", self.mc.cold_weights)
+        return br
+
     def trap_if(self, cond, code, ip):
         """Branch to the trap block when `cond` (i1) holds."""
         b = self.b
         cont = self.fn.append_basic_block()
-        tb = self.trap_bb
         self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
         self.trap_phi_code.add_incoming(self.c32(code), b.block)
-        br = b.cbranch(cond, tb, cont)
-        br.set_weights([1, 1000])
+        self.cold_branch(cond, self.trap_bb, cont)
         b.position_at_end(cont)
 
     def trap(self, code, ip):
@@ -299,15 +401,6 @@ class FunctionCompiler:
         self.trap_phi_code.add_incoming(self.c32(code), b.block)
         b.branch(self.trap_bb)
 
-    def check_rc(self, rc):
-        b = self.b
-        cont = self.fn.append_basic_block()
-        fail = b.icmp_unsigned("!=", rc, self.c32(0))
-        self.rc_phi.add_incoming(rc, b.block)
-        br = b.cbranch(fail, self.rc_bb, cont)
-        br.set_weights([1, 1000])
-        b.position_at_end(cont)
-
     def check_rc_at(self, rc, ip):
         """A helper returned a trap code (not yet recorded): trap at ip."""
         b = self.b
@@ -315,43 +408,46 @@ class FunctionCompiler:
         fail = b.icmp_unsigned("!=", rc, self.c32(0))
         self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
         self.trap_phi_code.add_incoming(rc, b.block)
-        br = b.cbranch(fail, self.trap_bb, cont)
-        br.set_weights([1, 1000])
+        self.cold_branch(fail, self.trap_bb, cont)
         b.position_at_end(cont)
 
     # ------------------------------------------------------------------ frame state
-    def write_out(self, ip, height, thread_sp=True, args=None):
+    def write_out(self, ip, height, thread_sp=True, args=None, sp=None):
         """Write the frame state (ip, sp, locals, operands[0:height]) to the native stacks.
         Calls (`args` = number of arguments) write only the arguments and ip/sp when the module
-        is compiled without frame inspection (ModuleCompiler.frame_state False)."""
+        is compiled without frame inspection (ModuleCompiler.frame_state False); `sp`: the
+        frame's sp to record instead of fp + locals + height."""
         b = self.b
         L = self.L
         first = 0
         if args is None or self.mc.frame_state:
             for i, wt in enumerate(self.local_types):
-                b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt), self.slot_ptr(i))
+                b.store(self.to_bits(self.get_local(i), wt), self.slot_ptr(i))
         else:
             first = height - args
         for h in range(first, height):
             v, wt = self.vs[h]
             b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h))
-        sp = b.add(self.fp, self.c32(self.nl + height))
+        if sp is None:
+            sp = self.sp_at(height)
         self.store_fld(self.frame, L.fr_ip, i32, self.c32(ip))
         self.store_fld(self.frame, L.fr_sp, i32, sp)
         if thread_sp:      # calls: wz_jit_call sets t->sp itself where it matters
             self.store_fld(self.t, L.t_sp, i32, sp)
 
-    def reload_state(self, height):
-        b = self.b
-        for i, wt in enumerate(self.local_types):
-            b.store(self.from_bits(b.load(self.slot_ptr(i), typ=i64), wt), self.locals[i])
-        for h in range(height):
-            _, wt = self.vs[h]
-            self.vs[h] = (self.from_bits(b.load(self.slot_ptr(self.nl + h), typ=i64), wt), wt)
+    def sp_at(self, height):
+        """fp + locals + height (i32), once per dominating region."""
+        key = ("sp", height)
+        v = self.vc.get(key)
+        if v is None:
+            v = self.vc[key] = self.b.add(self.fp, self.c32(self.nl + height))
+        return v
 
     def reload_msize(self):
         if self.has_mem:
-            self.b.store(self.fld(self.mem, self.L.m_size, i64), self.msize)
+            v = self.fld(self.mem, self.L.m_size, i64)
+            self.b.store(v, self.msize)
+            self.vc["msize"] = v
 
     def probe(self, ip):
         """A probe site (ARCHITECTURE §3): counters inline, OperandProbes as a direct call with
@@ -369,11 +465,12 @@ class FunctionCompiler:
             return
         # Generic: only while the probe is still there (a removed probe, e.g. coverage's
         # self-removing ones, costs one load + compare until the function is recompiled)
-        code = self.fld(self.f, self.L.f_code, ptr, invariant=True)
+        code = self.ifld(self.f, self.L.f_code, ptr)
         word = b.load(b.gep(code, [self.c64(ip)], source_etype=i32, inbounds=True), typ=i32)
         fire = self.fn.append_basic_block()
         cont = self.fn.append_basic_block()
         b.cbranch(b.icmp_unsigned("==", word, self.c32(OP_PROBE)), fire, cont)
+        vc = dict(self.vc)
         b.position_at_end(fire)
         self.write_out(ip, h)
         rc = b.call(self.mc.helpers["wz_jit_probe"], [self.t, self.f, self.c32(ip)])
@@ -385,12 +482,14 @@ class FunctionCompiler:
         self.reload_msize()
         b.branch(cont)
         b.position_at_end(cont)
+        vc.pop("msize", None)       # (values computed in `fire` do not dominate `cont`)
+        self.vc = vc
 
     def count_probe(self, ip):
         """Only CountProbe/CountMoreProbe here: `probe_counts[ip] += 1` inline, no call (the
         counter buffer of the module never moves; an "add n" probe is firings * n)."""
         b = self.b
-        cp = self.fld(self.f, self.L.f_probe_counts, ptr, invariant=True)
+        cp = self.ifld(self.f, self.L.f_probe_counts, ptr)
         p = b.gep(cp, [self.c64(ip)], source_etype=i64, inbounds=True)
         b.store(b.add(b.load(p, typ=i64), self.c64(1)), p)
 
@@ -403,7 +502,7 @@ class FunctionCompiler:
         if h:
             v, wt = self.vs[h - 1]
             b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h - 1))
-        sp = b.add(self.fp, self.c32(self.nl + h))
+        sp = self.sp_at(h)
         self.store_fld(self.frame, L.fr_ip, i32, self.c32(ip))
         self.store_fld(self.frame, L.fr_sp, i32, sp)
         self.store_fld(self.t, L.t_sp, i32, sp)
@@ -413,39 +512,75 @@ class FunctionCompiler:
         # only on that cold path)
         self.deopt_check(ip, h, after_probe=True, write=max(h - 1, 0))
 
-    def deopt_check(self, ip, height, after_probe=False, write=None):
+    def deopt_check(self, ip, height, after_probe=False, write=None, rc=None):
         """After a call or probe returns (the only points where Python ran): if this code is
         stale (wz_func.jit_version), compiled code may not run now (global probes, limits) or a
         FrameWriter wrote this frame (wz_frame.deopt), continue the frame in the interpreter at
         `ip` with operand height `height` (wz_jit_deopt) and return its status. `write`: operand
         heights [0, write) and the locals are not in the value stack yet (calls compiled without
-        frame state): write them first."""
+        frame state): write them first. `rc`: a callee's status, tested in the same branch
+        (nonzero: returned as it is)."""
         b = self.b
         L = self.L
-        stale = b.icmp_unsigned("!=", self.fld(self.f, L.f_jit_version, i32),
-                                self.c32(self.version))
-        flags = None
+        # one test: status | global probes | limits | frame written | (version ^ compiled one)
+        ver = self.fld(self.f, L.f_jit_version, i32)
+        if self.version:
+            ver = b.xor(ver, self.c32(self.version))
+        flags = ver if rc is None else b.or_(rc, ver)
         for off in self.mc.t_flags:
-            v = self.fld(self.t, off, i32)
-            flags = v if flags is None else b.or_(flags, v)
+            flags = b.or_(flags, self.fld(self.t, off, i32))
         flags = b.or_(flags, self.fld(self.frame, L.fr_deopt, i32))
-        stale = b.or_(stale, b.icmp_unsigned("!=", flags, self.c32(0)))
-        deopt = self.fn.append_basic_block()
+        stale = b.icmp_unsigned("!=", flags, self.c32(0))
         cont = self.fn.append_basic_block()
-        br = b.cbranch(stale, deopt, cont)
-        br.set_weights([1, 1000])
-        b.position_at_end(deopt)
-        if write is not None:
-            for i, wt in enumerate(self.local_types):
-                b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt), self.slot_ptr(i))
+        bb, phis = self.deopt_block(write is not None, after_probe, rc is not None)
+        src = b.block
+        if write:       # operands below the ones in the value stack: stored on a per-site path
+            site = self.fn.append_basic_block()
+            self.cold_branch(stale, site, cont)
+            b.position_at_end(site)
             for h in range(write):
                 v, wt = self.vs[h]
                 b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h))
-        sp = b.add(self.fp, self.c32(self.nl + height))
-        rc = b.call(self.mc.helpers["wz_jit_deopt"],
-                    [self.t, self.fidx, self.c32(ip), sp, self.c32(1 if after_probe else 0)])
-        b.ret(rc)
+            b.branch(bb)
+            src = site
+        else:
+            self.cold_branch(stale, bb, cont)
+        phis[0].add_incoming(self.c32(ip), src)
+        phis[1].add_incoming(self.c32(self.nl + height), src)
+        if rc is not None:
+            phis[2].add_incoming(rc, src)
         b.position_at_end(cont)
+
+    def deopt_block(self, write_locals, after_probe, with_rc):
+        """The function's shared deoptimization exit (one per kind; phis for ip, sp and the
+        callee's status): `with_rc`: a nonzero status is returned first; `write_locals`: store
+        every local to the value stack (mem2reg turns the loads into phis of the values at each
+        site)."""
+        key = (write_locals, after_probe, with_rc)
+        blk = self.deopt_bbs.get(key)
+        if blk is None:
+            b = self.b
+            bb = self.fn.append_basic_block("deopt")
+            with b.goto_block(bb):
+                phis = [b.phi(i32), b.phi(i32)]
+                if with_rc:
+                    phis.append(b.phi(i32))
+                    go = self.fn.append_basic_block("deopt")
+                    ret = self.fn.append_basic_block("callee_trap")
+                    b.cbranch(b.icmp_unsigned("!=", phis[2], self.c32(0)), ret, go)
+                    b.position_at_end(ret)
+                    b.ret(phis[2])
+                    b.position_at_end(go)
+                if write_locals:
+                    for i, wt in enumerate(self.local_types):
+                        b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt),
+                                self.slot_ptr(i))
+                rc = b.call(self.mc.helpers["wz_jit_deopt"],
+                            [self.t, self.fidx, phis[0], b.add(self.fp, phis[1]),
+                             self.c32(1 if after_probe else 0)])
+                b.ret(rc)
+            blk = self.deopt_bbs[key] = (bb, phis)
+        return blk
 
     # ------------------------------------------------------------------ labels
     def label(self, ip):
@@ -458,8 +593,7 @@ class FunctionCompiler:
         key = (h, LLTYPE[wt])
         a = self.slots.get(key)
         if a is None:
-            with self.b.goto_block(self.entry_bb):
-                self.b.position_at_start(self.entry_bb)
+            with self.at_entry(start=True):
                 a = self.b.alloca(LLTYPE[wt])
             self.slots[key] = a
         return a
@@ -482,6 +616,7 @@ class FunctionCompiler:
     def enter_label(self, lab):
         b = self.b
         b.position_at_end(lab.bb)
+        self.vc = {}
         self.vs = [(b.load(self.slot(h, wt), typ=LLTYPE[wt]), wt) for h, wt in enumerate(lab.types)]
         self.reachable = True
 
@@ -496,6 +631,19 @@ class FunctionCompiler:
         self.t, self.f, self.fp = fn.args
         self.labels: dict[int, _Label] = {}
         self.slots = {}
+        self.deopt_bbs = {}
+        self.ptrs = {}          # (id(base), offset) -> address computed in the entry block
+        self.entry_vals = set() # ids of the values those bases may be
+        # values valid wherever code is emitted next (dominating it): local index -> value,
+        # "msize", invariant fields, sp; cleared at labels (see enter_label)
+        self.vc = {}
+        ops = set()
+        for ip in fc.pc_of_ip:
+            op = words[ip]
+            ops.add(self.probe_ops[ip] if op == OP_PROBE else op)
+        calls = bool(ops & {0x10, 0x11})
+        self.has_mem = self.has_mem and any(0x28 <= op <= 0x40 for op in ops)
+        self.entry_vals.update((id(self.t), id(self.f)))
         # the frame
         self.stack = self.fld(self.t, L.t_stack, ptr, invariant=True)
         self.lp = b.gep(self.stack, [b.zext(self.fp, i64)], source_etype=i64, inbounds=True)
@@ -503,19 +651,24 @@ class FunctionCompiler:
         self.fidx = self.fld(self.t, L.t_nframes, i32)
         self.frame = b.gep(frames, [b.mul(b.zext(self.fidx, i64), self.c64(L.fr_size))],
                            source_etype=i8, inbounds=True)
+        self.entry_vals.update((id(self.lp), id(self.frame)))
         # push the frame: func, fp, serial 0. ip/sp are written where anything can look at
         # them (before calls, probes and traps); ret_ip is private to the interpreter.
         self.store_fld(self.frame, L.fr_func, ptr, self.f)
         self.store_fld(self.frame, L.fr_fp, i32, self.fp)
         self.store_fld(self.frame, L.fr_serial, i64, self.c64(0))
         self.store_fld(self.frame, L.fr_deopt, i32, self.c32(0))
-        self.store_fld(self.t, L.t_nframes, i32, b.add(self.fidx, self.c32(1)))
+        self.nf = b.add(self.fidx, self.c32(1))
+        self.store_fld(self.t, L.t_nframes, i32, self.nf)
         self.inst = self.fld(self.f, L.f_inst, ptr, invariant=True)
-        self.max_frames = self.fld(self.t, L.t_max_frames, i32, invariant=True)
-        self.stack_size = b.zext(self.fld(self.t, L.t_stack_size, i32, invariant=True), i64)
+        self.entry_vals.add(id(self.inst))
+        if calls:
+            self.max_frames = self.fld(self.t, L.t_max_frames, i32, invariant=True)
+            self.stack_size = b.zext(self.fld(self.t, L.t_stack_size, i32, invariant=True), i64)
         if self.has_mem:
             mems = self.fld(self.inst, L.i_mems, ptr, invariant=True)
             self.mem = self.fld(mems, 0, ptr, invariant=True)
+            self.entry_vals.add(id(self.mem))
             self.mbase = self.fld(self.mem, L.m_base, ptr, invariant=True)
             self.msize = b.alloca(i64)
             b.store(self.fld(self.mem, L.m_size, i64), self.msize)
@@ -538,10 +691,6 @@ class FunctionCompiler:
             r = b.call(self.mc.helpers["wz_jit_trap"],
                        [self.t, self.fidx, self.trap_phi_ip, self.trap_phi_code])
             b.ret(r)
-        self.rc_bb = fn.append_basic_block("callee_trap")
-        with b.goto_block(self.rc_bb):
-            self.rc_phi = b.phi(i32)
-            b.ret(self.rc_phi)
         body = fn.append_basic_block("body")
         b.branch(body)
         b.position_at_end(body)
@@ -613,8 +762,6 @@ class FunctionCompiler:
         # unused shared blocks still need valid terminators/phis
         if not self.trap_phi_ip.incomings:
             fn.blocks.remove(self.trap_bb)
-        if not self.rc_phi.incomings:
-            fn.blocks.remove(self.rc_bb)
         # labels created for targets but never reached
         for lab in self.labels.values():
             if not lab.bb.is_terminated:
@@ -636,16 +783,24 @@ class FunctionCompiler:
 
     # ------------------------------------------------------------------ instructions
     def instr(self, op, ip):
-        b = self.b
-        w = self.words
         h = _HANDLERS.get(op)
         if h is not None:
             h(self, ip)
             return
-        if op in _SIMPLE:
-            _SIMPLE[op](self)
-            return
-        raise NotImplementedError(f"jit: opcode 0x{op:x}")
+        h = _SIMPLE.get(op)
+        if h is None:
+            raise NotImplementedError(f"jit: opcode 0x{op:x}")
+        if op in _COMPARES:
+            # a comparison consumed right away by br_if/if/select (no label or probe between)
+            # stays an i1 (no zext + compare with 0)
+            nxt = self.words[ip + 1]
+            self.fuse = nxt in (0x0D, 0x04, 0x1B) and (ip + 1) not in self.labels
+        h(self)
+        self.fuse = False
+
+    def bool_result(self, c):
+        """The i32 result of a comparison (i1 `c`), or `c` itself when fused (see instr)."""
+        return c if self.fuse else self.b.zext(c, i32)
 
     # control
     def i_unreachable(self, ip):
@@ -655,14 +810,29 @@ class FunctionCompiler:
     def i_nop(self, ip):
         pass
 
+    def cond(self):
+        """Pop an i32 condition as an i1 (a comparison right before is used directly)."""
+        c = self.pop()
+        if c.type == i1:
+            return c
+        return self.b.icmp_unsigned("!=", c, self.c32(0))
+
+    def edge_block(self, ip, stack):
+        """A block that passes `stack` to the label at ip: the label's own block when nothing
+        is passed, else a new block storing it."""
+        if not stack:
+            return self.edge_to(ip, stack)
+        b = self.b
+        e = self.fn.append_basic_block()
+        with b.goto_block(e):
+            b.branch(self.edge_to(ip, stack))
+        return e
+
     def i_if(self, ip):
         b = self.b
-        c = self.pop()
+        c = self.cond()
         then = self.fn.append_basic_block()
-        edge = self.fn.append_basic_block()
-        b.cbranch(b.icmp_unsigned("!=", c, self.c32(0)), then, edge)
-        b.position_at_end(edge)
-        b.branch(self.edge_to(self.words[ip + 1], self.vs))
+        b.cbranch(c, then, self.edge_block(self.words[ip + 1], self.vs))
         b.position_at_end(then)
 
     def i_else(self, ip):
@@ -677,12 +847,9 @@ class FunctionCompiler:
     def i_br_if(self, ip):
         b = self.b
         w = self.words
-        c = self.pop()
-        edge = self.fn.append_basic_block()
+        c = self.cond()
         cont = self.fn.append_basic_block()
-        b.cbranch(b.icmp_unsigned("!=", c, self.c32(0)), edge, cont)
-        b.position_at_end(edge)
-        b.branch(self.edge_to(w[ip + 1], self.branch_stack(w[ip + 2], w[ip + 3])))
+        b.cbranch(c, self.edge_block(w[ip + 1], self.branch_stack(w[ip + 2], w[ip + 3])), cont)
         b.position_at_end(cont)
 
     def i_br_table(self, ip):
@@ -696,9 +863,7 @@ class FunctionCompiler:
             key = tuple(w[ip + 2 + 3 * k: ip + 5 + 3 * k])
             e = edges.get(key)
             if e is None:
-                e = edges[key] = self.fn.append_basic_block()
-                with b.goto_block(e):
-                    b.branch(self.edge_to(key[0], self.branch_stack(key[1], key[2])))
+                e = edges[key] = self.edge_block(key[0], self.branch_stack(key[1], key[2]))
             blocks.append(e)
         sw = b.switch(idx, blocks[n])
         for k in range(n):
@@ -725,12 +890,11 @@ class FunctionCompiler:
         L = self.L
         np_ = len(ftype.params)
         h = len(self.vs)
-        self.write_out(ip, h, thread_sp=False, args=np_)
         base_h = h - np_
-        base = b.add(self.fp, self.c32(self.nl + base_h))
+        base = self.sp_at(base_h)
         # like the interpreter: while a frame calls, its operand stack excludes the arguments
-        # (they are the callee's locals)
-        self.store_fld(self.frame, L.fr_sp, i32, base)
+        # (they are the callee's locals): sp = base
+        self.write_out(ip, h, thread_sp=False, args=np_, sp=base)
         if direct is None:
             rc = b.call(self.mc.helpers["wz_jit_call"], [self.t, g, base])
         else:
@@ -738,22 +902,16 @@ class FunctionCompiler:
             cfc = self.mc.wmod.codes[direct]
             entry = self.fld(g, L.f_jit_entry, ptr)
             ok = b.icmp_unsigned("==", entry, callee)
-            # frame limit, value stack room, C stack, no global probes / limits mode
-            nf = b.add(self.fidx, self.c32(1))
-            ok = b.and_(ok, b.icmp_unsigned("<", nf, self.max_frames))
-            need = b.add(b.zext(base, i64), self.c64(cfc.num_locals + cfc.max_stack))
-            ok = b.and_(ok, b.icmp_unsigned("<=", need, self.stack_size))
-            sp_now = b.ptrtoint(b.call(self.mc.intrinsic("llvm.stacksave.p0", ptr, []), []), i64)
-            lim = self.fld(self.t, L.t_stack_limit, i64)
-            ok = b.and_(ok, b.icmp_unsigned(">=", sp_now, lim))
-            # (no check of t->global_probes / t->limits here: wz_invoke and the dispatcher send
-            # new activations to the interpreter when they are set; frames already running in
-            # compiled code keep running there until they return: deoptimization is not done)
+            # frame limit and C stack (once per activation), value stack room; no check of
+            # t->global_probes / t->limits: wz_invoke and the dispatcher send new activations to
+            # the interpreter when they are set, running compiled frames deoptimize at returns
+            ok = b.and_(ok, self.call_ok())
+            need = self.nl + base_h + cfc.num_locals + cfc.max_stack
+            ok = b.and_(ok, b.icmp_unsigned("<=", self.c64(need), self.stack_room()))
             fast = self.fn.append_basic_block()
             slow = self.fn.append_basic_block()
             join = self.fn.append_basic_block()
-            br = b.cbranch(ok, fast, slow)
-            br.set_weights([1000, 1])
+            self.cold_branch(b.not_(ok), slow, fast)
             b.position_at_end(fast)
             rc1 = b.call(callee, [self.t, g, base])
             b.branch(join)
@@ -764,19 +922,43 @@ class FunctionCompiler:
             rc = b.phi(i32)
             rc.add_incoming(rc1, fast)
             rc.add_incoming(rc2, slow)
-        self.check_rc(rc)
         del self.vs[base_h:]
         nres = len(ftype.results)
-        self.deopt_check(next_ip, base_h + nres, write=None if self.mc.frame_state else base_h)
+        self.deopt_check(next_ip, base_h + nres, write=None if self.mc.frame_state else base_h,
+                         rc=rc)
         for i, wt in enumerate(ftype.results):
             v = b.load(self.slot_ptr(self.nl + base_h + i), typ=i64)
             self.push(self.from_bits(v, wt), wt)
         self.reload_msize()
 
+    def stack_room(self):
+        """i64: value-stack slots from fp to the end of the stack (once, in the entry block)."""
+        room = self.__dict__.get("_room")
+        if room is None:
+            with self.at_entry():
+                room = self._room = self.b.sub(self.stack_size, self.b.zext(self.fp, i64))
+        return room
+
+    def call_ok(self):
+        """i1: a direct call may push a frame (frame limit) and has C stack room. Both are
+        fixed for an activation: computed once, in the entry block (the C stack pointer is
+        constant inside a function; the thread's stack limit is per OS thread)."""
+        ok = self.__dict__.get("_call_ok")
+        if ok is None:
+            b = self.b
+            L = self.L
+            with self.at_entry():
+                ok = b.icmp_unsigned("<", self.nf, self.max_frames)
+                sp_now = b.ptrtoint(b.call(self.mc.intrinsic("llvm.stacksave.p0", ptr, []), []),
+                                    i64)
+                lim = self.fld(self.t, L.t_stack_limit, i64, invariant=True)
+                ok = self._call_ok = b.and_(ok, b.icmp_unsigned(">=", sp_now, lim))
+        return ok
+
     def i_call(self, ip):
         idx = self.words[ip + 1]
-        funcs = self.fld(self.inst, self.L.i_funcs, ptr, invariant=True)
-        g = self.fld(funcs, 8 * idx, ptr, invariant=True)
+        funcs = self.ifld(self.inst, self.L.i_funcs, ptr)
+        g = self.ifld(funcs, 8 * idx, ptr)
         nimp = self.mc.defn.num_imported_funcs
         direct = idx - nimp if idx >= nimp and (idx - nimp) in self.mc.functions else None
         self.do_call(ip, g, self.mc.defn.func_type(idx), direct, ip + 2)
@@ -788,8 +970,8 @@ class FunctionCompiler:
         ftype = self.mc.defn.types[ti]
         sig = self.mc.engine.sig_id(ftype)
         i = self.pop()
-        tables = self.fld(self.inst, L.i_tables, ptr, invariant=True)
-        tp = self.fld(tables, 8 * tab, ptr, invariant=True)
+        tables = self.ifld(self.inst, L.i_tables, ptr)
+        tp = self.ifld(tables, 8 * tab, ptr)
         size = self.fld(tp, L.tb_size, i32)
         self.trap_if(b.icmp_unsigned(">=", i, size), T_UNDEF_ELEM, ip)
         elems = self.fld(tp, L.tb_elems, ptr)
@@ -805,28 +987,30 @@ class FunctionCompiler:
         self.vs.pop()
 
     def i_select(self, ip):
-        b = self.b
-        c = self.pop()
+        c = self.cond()
         bv = self.pop()
         av, wt = self.vs.pop()
-        self.push(b.select(b.icmp_unsigned("!=", c, self.c32(0)), av, bv), wt)
+        self.push(self.b.select(c, av, bv), wt)
 
     def i_local_get(self, ip):
         x = self.words[ip + 1]
-        wt = self.local_types[x]
-        self.push(self.b.load(self.locals[x], typ=LLTYPE[wt]), wt)
+        self.push(self.get_local(x), self.local_types[x])
 
     def i_local_set(self, ip):
-        self.b.store(self.pop(), self.locals[self.words[ip + 1]])
+        self.set_local(self.words[ip + 1], self.pop())
 
     def i_local_tee(self, ip):
-        self.b.store(self.vs[-1][0], self.locals[self.words[ip + 1]])
+        self.set_local(self.words[ip + 1], self.vs[-1][0])
 
     def global_ptr(self, x):
-        gl = self.fld(self.inst, self.L.i_globals, ptr, invariant=True)
-        gp = self.fld(gl, 8 * x, ptr, invariant=True)
-        if self.L.g_value:
-            gp = self.b.gep(gp, [self.c64(self.L.g_value)], source_etype=i8, inbounds=True)
+        key = ("gp", x)
+        gp = self.vc.get(key)
+        if gp is None:
+            gl = self.ifld(self.inst, self.L.i_globals, ptr)
+            gp = self.ifld(gl, 8 * x, ptr)
+            if self.L.g_value:
+                gp = self.b.gep(gp, [self.c64(self.L.g_value)], source_etype=i8, inbounds=True)
+            self.vc[key] = gp
         return gp
 
     def i_global_get(self, ip):
@@ -851,8 +1035,7 @@ class FunctionCompiler:
     def tmp64(self):
         a = getattr(self, "_tmp", None)
         if a is None:
-            with self.b.goto_block(self.entry_bb):
-                self.b.position_at_start(self.entry_bb)
+            with self.at_entry(start=True):
                 a = self._tmp = self.b.alloca(i64)
         return a
 
@@ -866,13 +1049,32 @@ class FunctionCompiler:
 
     # memory
     def addr(self, ip, size):
+        """Checked address of a `size`-byte access at the popped address + offset. A check
+        implied by an earlier one of the same address value (same or larger end) is left
+        out: memory never shrinks."""
         b = self.b
         a = self.pop()
-        ea = b.add(b.zext(a, i64), self.c64(self.words[ip + 1] + size))
-        ms = b.load(self.msize, typ=i64)
-        self.trap_if(b.icmp_unsigned(">", ea, ms), T_MEM_OOB, ip)
-        ea = b.sub(ea, self.c64(size))
-        return b.gep(self.mbase, [ea], source_etype=i8, inbounds=True)
+        off = self.words[ip + 1]
+        end = off + size
+        if isinstance(a, ir.Constant):
+            za = self.c64(a.constant)
+        else:
+            zkey = ("za", id(a))
+            za = self.vc.get(zkey)
+            if za is None:
+                za = self.vc[zkey] = b.zext(a, i64)
+        ckey = ("chk", a.constant if isinstance(a, ir.Constant) else id(a))
+        if self.vc.get(ckey, -1) < end:
+            if isinstance(a, ir.Constant):
+                ea = self.c64(a.constant + end)
+            else:
+                ea = b.add(za, self.c64(end))
+            self.trap_if(b.icmp_unsigned(">", ea, self.mem_size()), T_MEM_OOB, ip)
+            self.vc[ckey] = end
+        p = b.gep(self.mbase, [za], source_etype=i8, inbounds=True)
+        if off:
+            p = b.gep(p, [self.c64(off)], source_etype=i8, inbounds=True)
+        return p
 
     def load(self, ip, ty, size, wt, ext=None, signed=False):
         b = self.b
@@ -892,7 +1094,7 @@ class FunctionCompiler:
 
     def i_memory_size(self, ip):
         b = self.b
-        self.push(b.trunc(b.lshr(b.load(self.msize, typ=i64), self.c64(16)), i32), I32)
+        self.push(b.trunc(b.lshr(self.mem_size(), self.c64(16)), i32), I32)
 
     def i_memory_grow(self, ip):
         b = self.b
@@ -1060,7 +1262,7 @@ def _icmp(pred, signed, ty):
     def f(fc, x, y):
         b = fc.b
         c = b.icmp_signed(pred, x, y) if signed else b.icmp_unsigned(pred, x, y)
-        return b.zext(c, i32)
+        return fc.bool_result(c)
     return _bin(f, I32)
 
 
@@ -1068,7 +1270,7 @@ def _fcmp(pred, ty):
     def f(fc, x, y):
         b = fc.b
         c = b.fcmp_unordered(pred, x, y) if pred == "!=" else b.fcmp_ordered(pred, x, y)
-        return b.zext(c, i32)
+        return fc.bool_result(c)
     return _bin(f, I32)
 
 
@@ -1128,8 +1330,7 @@ def _rot(name, ty, wt):
 
 def _eqz(ty):
     def f(fc, x):
-        b = fc.b
-        return b.zext(b.icmp_unsigned("==", x, ir.Constant(ty, 0)), i32)
+        return fc.bool_result(fc.b.icmp_unsigned("==", x, ir.Constant(ty, 0)))
     return _un(f, I32)
 
 
@@ -1230,6 +1431,8 @@ _SIMPLE = {
     0x104: lambda fc: fc.trunc_sat(f32, i64, True), 0x105: lambda fc: fc.trunc_sat(f32, i64, False),
     0x106: lambda fc: fc.trunc_sat(f64, i64, True), 0x107: lambda fc: fc.trunc_sat(f64, i64, False),
 }
+
+_COMPARES = frozenset(range(0x45, 0x67))
 
 F = FunctionCompiler
 _HANDLERS = {
