@@ -664,3 +664,121 @@ def test_probe_aware_compilation_and_removal_restores_uninstrumented_ir():
     e.instrument.remove(m, 0, brif, op)
     assert i.exports["sum"](4) == 10                  # recompiled without any probe
     assert ir(e, m) == base
+
+
+MIXED = r"""
+(module
+  (memory 1)
+  (func $h (param f64) (result f64) local.get 0 f64.const 2 f64.mul)
+  (func $mix (export "mix") (param $n i32) (param $x f32) (result f64)
+    (local $i i32) (local $a i64) (local $d f64) (local $f f32)
+    loop $l
+      local.get $a local.get $i i64.extend_i32_u i64.add local.set $a
+      local.get $f local.get $x f32.add local.set $f
+      local.get $d local.get $i f64.convert_i32_s call $h f64.add local.set $d
+      local.get $i i32.const 8 i32.mul local.get $a i64.store
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_s br_if $l
+    end
+    local.get $d local.get $f f64.promote_f32 f64.add local.get $a f64.convert_i64_s f64.add
+    i32.const 8 i64.load f64.convert_i64_s f64.add)
+)
+"""
+
+
+@pytest.mark.parametrize("cfg", [{"tier": "jit"}, {"tier": "jit", "jit_max_generic_probes": 0},
+                                 {"tier": "tiered", "jit_threshold": 1,
+                                  "jit_max_generic_probes": None}])
+def test_function_full_of_generic_probes_matches_interpreter(cfg):
+    """A function with more generic probe sites than jit_max_generic_probes keeps its locals in
+    the value stack and deoptimizes to fire them: every probe sees the interpreter's frames
+    (locals of every type, operands), FrameWriter changes take effect, self-removing probes
+    fire once, and the results are the interpreter's."""
+    from wizardpy import FuncProbe
+
+    def run(config):
+        e = Engine(EngineConfig(**config))
+        m = Module(e, wat2wasm(MIXED))
+        seen = []
+        visits = {}
+
+        def record(loc):
+            fr = loc.frame
+            seen.append((loc.func, loc.pc, [fr.get_local(k) for k in range(fr.num_locals)],
+                         [fr.get_operand(k) for k in range(fr.num_operands)]))
+
+        fc = m.code_of(1)
+        tee = next(pc for pc, op in fc.instrs if op == 0x22)       # local.tee $i
+
+        def write(loc):
+            visits[loc.pc] = visits.get(loc.pc, 0) + 1
+            if visits[loc.pc] == 3:
+                w = loc.frame.writer()
+                w.set_local(4, 100.0)
+                w.set_local(5, 0.5)
+                w.set_operand(0, 5)                                  # i becomes 5
+
+        once = []
+
+        class Once(FuncProbe):
+            def fire(self, loc):
+                once.append(loc.pc)
+                e.instrument.remove(m, loc.func, loc.pc, self)
+
+        for f in (0, 1):
+            for pc, _ in m.code_of(f).instrs:
+                e.instrument.insert(m, f, pc, FuncProbe(record))
+                e.instrument.insert(m, f, pc, Once(lambda loc: None))
+        e.instrument.insert(m, 1, tee, FuncProbe(write))
+        i = Linker(e).instantiate(m)
+        r1 = i.exports["mix"](9, 0.25)
+        r2 = i.exports["mix"](4, 1.5)
+        return r1, r2, seen, sorted(once)
+
+    ref = run({"tier": "int"})
+    got = run(cfg)
+    assert got[:2] == ref[:2]
+    assert got[3] == ref[3]
+    assert len(got[2]) == len(ref[2]) and got[2] == ref[2]
+
+
+def test_locals_in_value_stack_seen_and_written_from_callee():
+    """Compiled code of a function with many (never firing) generic probe sites: its locals of
+    every type live in the value stack; a probe in its callee reads them through caller() and
+    writes them (the compiled frame deoptimizes), as in the interpreter."""
+    from wizardpy import FuncProbe
+
+    src = MIXED.replace("    loop $l\n", "    local.get $n i32.const 0 i32.lt_s if\n"
+                        + "      local.get $i i32.const 1 i32.add local.set $i\n" * 6
+                        + "    end\n    loop $l\n", 1)
+
+    def run(config):
+        e = Engine(EngineConfig(**config))
+        m = Module(e, wat2wasm(src))
+        seen = []
+        n = {"calls": 0}
+
+        def in_h(loc):
+            c = loc.frame.caller()
+            seen.append([c.get_local(k) for k in range(c.num_locals)])
+            n["calls"] += 1
+            if n["calls"] == 3:
+                c.writer().set_local(4, 100.0)
+                c.writer().set_local(5, 0.5)
+
+        fc = m.code_of(1)
+        k = next(k for k, (pc, op) in enumerate(fc.instrs) if op == 0x04)
+        cold = [pc for pc, op in fc.instrs[k + 1:k + 25]]   # inside the never-taken `if`
+        for pc in cold:
+            e.instrument.insert(m, 1, pc, FuncProbe(lambda loc: seen.append("cold")))
+        e.instrument.insert(m, 0, 0, FuncProbe(in_h))
+        i = Linker(e).instantiate(m)
+        d0 = e.thread.jit_deopts
+        rs = [i.exports["mix"](7, 0.25), i.exports["mix"](3, 1.5)]
+        return rs, seen, e.thread.jit_deopts - d0
+
+    ref = run({"tier": "int"})
+    got = run({"tier": "jit"})
+    assert "cold" not in ref[1]
+    assert got[0] == ref[0] and got[1] == ref[1]
+    assert got[2] == 1                       # only the FrameWriter's

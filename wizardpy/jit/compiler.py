@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import sys
 
 from llvmlite import ir
 
@@ -59,6 +60,7 @@ ptr = ir.PointerType()
 LLTYPE = {I32: i32, I64: i64, F32: f32, F64: f64, FUNCREF: i64, EXTERNREF: i64}
 
 FN_TYPE = ir.FunctionType(i32, [ptr, ptr, i32])
+_LITTLE = sys.byteorder == "little"     # an i32/f32 value-stack slot is its first 4 bytes
 
 # C helpers (native/jit_support.c): name -> (return type, argument types)
 HELPERS = {
@@ -179,6 +181,11 @@ class ModuleCompiler:
         self.frame_state = engine.config.jit_frame_state or (
             ins is not None and ins.frames_inspected())
         self.ins = ins
+        # more generic probe sites than this in a function: its locals live in the value stack
+        # (FunctionCompiler.mem_locals); the threshold of the tiered tier, beyond which such a
+        # function is not compiled at all
+        mg = engine.config.jit_max_generic_probes
+        self.max_generic = 8 if mg is None else max(0, int(mg))
         L = layout
         self.t_flags = [o for o in (L.t_global_probes, L.t_limits) if o is not None]
 
@@ -267,6 +274,7 @@ class FunctionCompiler:
         self.version = mc.versions.get(d, 0)
         self.has_mem = bool(mc.defn.all_memories())
         self.fuse = False
+        self.mem_locals = False
 
     # ------------------------------------------------------------------ small helpers
     def fptr(self, base, off):
@@ -334,11 +342,19 @@ class FunctionCompiler:
     def get_local(self, x):
         v = self.vc.get(x)
         if v is None:
-            v = self.vc[x] = self.b.load(self.locals[x], typ=LLTYPE[self.local_types[x]])
+            wt = self.local_types[x]
+            if not self.mem_locals or _LITTLE or wt in (I64, F64):
+                v = self.b.load(self.locals[x], typ=LLTYPE[wt])
+            else:
+                v = self.from_bits(self.b.load(self.locals[x], typ=i64), wt)
+            self.vc[x] = v
         return v
 
     def set_local(self, x, v):
-        self.b.store(v, self.locals[x])
+        if self.mem_locals:
+            self.b.store(self.to_bits(v, self.local_types[x]), self.locals[x])
+        else:
+            self.b.store(v, self.locals[x])
         self.vc[x] = v
 
     def mem_size(self):
@@ -421,8 +437,9 @@ class FunctionCompiler:
         L = self.L
         first = 0
         if args is None or self.mc.frame_state:
-            for i, wt in enumerate(self.local_types):
-                b.store(self.to_bits(self.get_local(i), wt), self.slot_ptr(i))
+            if not self.mem_locals:
+                for i, wt in enumerate(self.local_types):
+                    b.store(self.to_bits(self.get_local(i), wt), self.slot_ptr(i))
         else:
             first = height - args
         for h in range(first, height):
@@ -452,7 +469,7 @@ class FunctionCompiler:
     def probe(self, ip):
         """A probe site (ARCHITECTURE §3): counters inline, OperandProbes as a direct call with
         the top of stack, anything else through the generic path (frame written out)."""
-        kind = self.mc.probe_kind(self.d, ip)
+        kind = self.kinds[ip] if ip in self.kinds else self.mc.probe_kind(self.d, ip)
         if kind is None:            # no probe there now (e.g. removed): nothing
             return
         if kind == "count":
@@ -467,18 +484,23 @@ class FunctionCompiler:
         # self-removing ones, costs one load + compare until the function is recompiled)
         code = self.ifld(self.f, self.L.f_code, ptr)
         word = b.load(b.gep(code, [self.c64(ip)], source_etype=i32, inbounds=True), typ=i32)
+        present = b.icmp_unsigned("==", word, self.c32(OP_PROBE))
+        if self.mem_locals:
+            # a function full of them (see compile): the interpreter fires the probe and runs
+            # the rest of this activation (the tiered tier does not compile such a function)
+            self.deopt_if(present, ip, h, after_probe=False, write=h)
+            return
         fire = self.fn.append_basic_block()
         cont = self.fn.append_basic_block()
-        b.cbranch(b.icmp_unsigned("==", word, self.c32(OP_PROBE)), fire, cont)
+        b.cbranch(present, fire, cont)
         vc = dict(self.vc)
         b.position_at_end(fire)
         self.write_out(ip, h)
         rc = b.call(self.mc.helpers["wz_jit_probe"], [self.t, self.f, self.c32(ip)])
-        self.check_rc_at(rc, ip)
-        # the probe may have changed probes (stale code), inserted a global probe, set limits or
-        # written this frame (FrameWriter marks it): continue in the interpreter (the value
-        # stack holds the state). Otherwise locals and operands are unchanged: no reload.
-        self.deopt_check(ip, h, after_probe=True)
+        # a trap, or the probe may have changed probes (stale code), inserted a global probe,
+        # set limits or written this frame (FrameWriter marks it): continue in the interpreter
+        # (the value stack holds the state). Otherwise locals and operands are unchanged.
+        self.deopt_check(ip, h, after_probe=True, rc=rc, rc_trap=True)
         self.reload_msize()
         b.branch(cont)
         b.position_at_end(cont)
@@ -507,19 +529,18 @@ class FunctionCompiler:
         self.store_fld(self.frame, L.fr_sp, i32, sp)
         self.store_fld(self.t, L.t_sp, i32, sp)
         rc = b.call(self.mc.helpers["wz_jit_probe"], [self.t, self.f, self.c32(ip)])
-        self.check_rc_at(rc, ip)
-        # Python ran: probes/limits may have changed (locals and lower operands are written out
-        # only on that cold path)
-        self.deopt_check(ip, h, after_probe=True, write=max(h - 1, 0))
+        # Python ran: a trap, or probes/limits may have changed (locals and lower operands are
+        # written out only on that cold path)
+        self.deopt_check(ip, h, after_probe=True, write=max(h - 1, 0), rc=rc, rc_trap=True)
 
-    def deopt_check(self, ip, height, after_probe=False, write=None, rc=None):
+    def deopt_check(self, ip, height, after_probe=False, write=None, rc=None, rc_trap=False):
         """After a call or probe returns (the only points where Python ran): if this code is
         stale (wz_func.jit_version), compiled code may not run now (global probes, limits) or a
         FrameWriter wrote this frame (wz_frame.deopt), continue the frame in the interpreter at
         `ip` with operand height `height` (wz_jit_deopt) and return its status. `write`: operand
         heights [0, write) and the locals are not in the value stack yet (calls compiled without
-        frame state): write them first. `rc`: a callee's status, tested in the same branch
-        (nonzero: returned as it is)."""
+        frame state): write them first. `rc`: a status tested in the same branch, nonzero:
+        a callee's trap, returned as it is, or (`rc_trap`) a probe's, recorded at ip."""
         b = self.b
         L = self.L
         # one test: status | global probes | limits | frame written | (version ^ compiled one)
@@ -531,8 +552,15 @@ class FunctionCompiler:
             flags = b.or_(flags, self.fld(self.t, off, i32))
         flags = b.or_(flags, self.fld(self.frame, L.fr_deopt, i32))
         stale = b.icmp_unsigned("!=", flags, self.c32(0))
+        self.deopt_if(stale, ip, height, after_probe, write, rc, rc_trap)
+
+    def deopt_if(self, stale, ip, height, after_probe=False, write=None, rc=None, rc_trap=False):
+        """Continue in the interpreter at ip (operand height `height`) when i1 `stale` holds
+        (see deopt_check for the rest)."""
+        b = self.b
         cont = self.fn.append_basic_block()
-        bb, phis = self.deopt_block(write is not None, after_probe, rc is not None)
+        bb, phis = self.deopt_block(write is not None, after_probe,
+                                    None if rc is None else "trap" if rc_trap else "ret")
         src = b.block
         if write:       # operands below the ones in the value stack: stored on a per-site path
             site = self.fn.append_basic_block()
@@ -552,10 +580,10 @@ class FunctionCompiler:
         b.position_at_end(cont)
 
     def deopt_block(self, write_locals, after_probe, with_rc):
-        """The function's shared deoptimization exit (one per kind; phis for ip, sp and the
-        callee's status): `with_rc`: a nonzero status is returned first; `write_locals`: store
-        every local to the value stack (mem2reg turns the loads into phis of the values at each
-        site)."""
+        """The function's shared deoptimization exit (one per kind; phis for ip, sp and a
+        status): `with_rc` "ret": a nonzero status is returned first, "trap": recorded as a trap
+        at ip first; `write_locals`: store every local to the value stack (mem2reg turns the
+        loads into phis of the values at each site)."""
         key = (write_locals, after_probe, with_rc)
         blk = self.deopt_bbs.get(key)
         if blk is None:
@@ -566,12 +594,18 @@ class FunctionCompiler:
                 if with_rc:
                     phis.append(b.phi(i32))
                     go = self.fn.append_basic_block("deopt")
-                    ret = self.fn.append_basic_block("callee_trap")
-                    b.cbranch(b.icmp_unsigned("!=", phis[2], self.c32(0)), ret, go)
-                    b.position_at_end(ret)
-                    b.ret(phis[2])
+                    fail = b.icmp_unsigned("!=", phis[2], self.c32(0))
+                    if with_rc == "trap":
+                        self.trap_phi_ip.add_incoming(phis[0], b.block)
+                        self.trap_phi_code.add_incoming(phis[2], b.block)
+                        b.cbranch(fail, self.trap_bb, go)
+                    else:
+                        ret = self.fn.append_basic_block("callee_trap")
+                        b.cbranch(fail, ret, go)
+                        b.position_at_end(ret)
+                        b.ret(phis[2])
                     b.position_at_end(go)
-                if write_locals:
+                if write_locals and not self.mem_locals:
                     for i, wt in enumerate(self.local_types):
                         b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt),
                                 self.slot_ptr(i))
@@ -638,9 +672,23 @@ class FunctionCompiler:
         # "msize", invariant fields, sp; cleared at labels (see enter_label)
         self.vc = {}
         ops = set()
+        generic = 0
+        self.kinds = {}
         for ip in fc.pc_of_ip:
             op = words[ip]
-            ops.add(self.probe_ops[ip] if op == OP_PROBE else op)
+            if op == OP_PROBE:
+                ops.add(self.probe_ops[ip])
+                kind = self.kinds[ip] = self.mc.probe_kind(self.d, ip)
+                if kind == "generic":
+                    generic += 1
+            else:
+                ops.add(op)
+        # A function with many generic probe sites (the tiered tier leaves such a function to
+        # the interpreter) keeps its locals in the value stack instead of SSA, and its generic
+        # probes deoptimize to fire (the interpreter runs the rest of the activation): nothing
+        # to write at calls and deoptimization, a fraction of the IR (such code is usually
+        # short-lived: coverage probes remove themselves), slower locals.
+        self.mem_locals = generic > self.mc.max_generic
         calls = bool(ops & {0x10, 0x11})
         self.has_mem = self.has_mem and any(0x28 <= op <= 0x40 for op in ops)
         self.entry_vals.update((id(self.t), id(self.f)))
@@ -673,16 +721,24 @@ class FunctionCompiler:
             self.msize = b.alloca(i64)
             b.store(self.fld(self.mem, L.m_size, i64), self.msize)
         # locals
-        self.locals = []
-        for i, wt in enumerate(self.local_types):
-            a = b.alloca(LLTYPE[wt])
-            self.locals.append(a)
-        for i, wt in enumerate(self.local_types):
-            if i < fc.num_params or self.osr_ip is not None:     # OSR: every local is live
-                v = self.from_bits(b.load(self.slot_ptr(i), typ=i64), wt)
-            else:
-                v = ir.Constant(LLTYPE[wt], 0)
-            b.store(v, self.locals[i])
+        if self.mem_locals:
+            # in their value-stack slots (always written out); the non-parameters start at 0
+            # (OSR: all are live there already)
+            self.locals = [self.slot_ptr(i) for i in range(self.nl)]
+            if self.osr_ip is None:
+                for i in range(fc.num_params, self.nl):
+                    b.store(self.c64(0), self.locals[i])
+        else:
+            self.locals = []
+            for i, wt in enumerate(self.local_types):
+                a = b.alloca(LLTYPE[wt])
+                self.locals.append(a)
+            for i, wt in enumerate(self.local_types):
+                if i < fc.num_params or self.osr_ip is not None:     # OSR: every local is live
+                    v = self.from_bits(b.load(self.slot_ptr(i), typ=i64), wt)
+                else:
+                    v = ir.Constant(LLTYPE[wt], 0)
+                b.store(v, self.locals[i])
         # shared exits
         self.trap_bb = fn.append_basic_block("trap")
         with b.goto_block(self.trap_bb):
