@@ -1,12 +1,16 @@
 """llvmlite back end: target machine, optimisation pipeline, MCJIT engine, compiled-code registry,
 tiering (tier-up, on-stack replacement) and invalidation.
 
-One `JIT` per `Engine` (no module-level state). LLVM (target machine, MCJIT engine) is set up on
-the first compilation, so an engine of tier "tiered" that never gets hot pays nothing for it.
-Native helpers (native/jit_support.c) are resolved by name through `llvm.add_symbol`.
+One `JIT` per `Engine` (no module-level state). LLVM is set up on the first compilation, so an
+engine of tier "tiered" that never gets hot pays nothing for it. Native helpers
+(native/jit_support.c) are resolved by name through `llvm.add_symbol`.
 
 Compiled code is per Wasm module and shared by its instances (functions reach their instance
-through `wz_func.inst`); `_point` sets `wz_func.jit_entry` of every instance's function.
+through `wz_func.inst`); `_point` sets `wz_func.jit_entry` of every instance's function. The
+JIT's state per module (`_ModuleCode`) refers to the module and its functions only weakly: the
+JIT never keeps a module alive. All machine code lives in the JIT's one MCJIT execution engine,
+freed with the JIT (an engine per module would cost ~1 MiB of RSS each, and a module is only
+collected with its Engine anyway: the Engine keeps its instances).
 
 Tiering (wizard.h: wz_func.tier_count / osr_count, wz_thread.jit_hook): the interpreter
 decrements a function's call counter at every call and its loop counter at every `loop`
@@ -21,6 +25,16 @@ the next call recompiles it (re-armed call counter, backing off for functions wh
 changing). Compiled frames still running it deoptimize: after every call and probe they compare
 the version (and the thread's global-probe/limits flags and their frame's FrameWriter mark) and
 continue in the interpreter (`wz_jit_deopt`) when anything changed.
+
+Memory (measured with malloc_trim, see tests/test_lifecycle.py): each compilation parses its IR
+into an LLVM context of its own, and once its machine code is finalized the IR module is removed
+from the execution engine and freed with its context (MCJIT keeps code and symbols without it;
+the global context would keep every constant and type ever parsed). llvmlite 0.50 frees no
+execution engine or pass builder when its Python object is collected: the JIT's are closed by a
+finalizer (`_free_llvm`); module pass managers are disposed after their run (`_dispose_pm`:
+llvmlite's `close()` is a no-op for them, ~75 KiB per O2 compilation); a PassBuilder leaks its
+PassInstrumentationCallbacks (~1.5 KiB) when disposed and every run adds a callback to them, so
+builders are reused for a few runs (`_Pipelines`).
 """
 from __future__ import annotations
 
@@ -33,11 +47,11 @@ from .compiler import HELPERS, Layout, ModuleCompiler
 
 
 class CompileStats:
-    __slots__ = ("module", "funcs", "ir_instrs", "seconds", "ir_seconds", "opt_seconds",
+    __slots__ = ("_module", "funcs", "ir_instrs", "seconds", "ir_seconds", "opt_seconds",
                  "mc_seconds")
 
     def __init__(self, module, funcs, ir_instrs, ir_s, opt_s, mc_s):
-        self.module = module
+        self._module = weakref.ref(module)  # a record of a compilation never keeps its module
         self.funcs = funcs
         self.ir_instrs = ir_instrs
         self.ir_seconds = ir_s
@@ -45,15 +59,102 @@ class CompileStats:
         self.mc_seconds = mc_s
         self.seconds = ir_s + opt_s + mc_s
 
+    @property
+    def module(self):
+        """The compiled module (None once it was collected)."""
+        return self._module()
+
     def __repr__(self) -> str:
         return (f"<CompileStats funcs={self.funcs} ir_instrs={self.ir_instrs} "
                 f"{self.seconds * 1e3:.1f} ms (ir {self.ir_seconds * 1e3:.1f}, opt "
                 f"{self.opt_seconds * 1e3:.1f}, mc {self.mc_seconds * 1e3:.1f})>")
 
 
-def _free_llvm(ee, tm) -> None:
-    ee.close()          # disposes the modules added to it and their machine code
-    tm.close()
+def _free_llvm(ee, pipelines) -> None:
+    """Free a JIT's LLVM objects: its pass builders, then its execution engine (with the machine
+    code and the target machine the builders used)."""
+    pipelines.close()
+    ee.close()
+
+
+def _dispose_pm(pm) -> None:
+    """Free a module pass manager. In llvmlite 0.50 `ModulePassManager.close()` frees nothing:
+    its bases are (ObjectRef, NewPassManager), so ObjectRef's no-op `_dispose` hides the one that
+    deletes the pass manager, and with it every pass's state (~75 KiB per O2 compilation)."""
+    if type(pm)._dispose is llvm.ffi.ObjectRef._dispose:
+        llvm.newpassmanagers.NewPassManager._dispose(pm)
+        pm.detach()
+    else:                       # a fixed llvmlite
+        pm.close()
+
+
+class _Pipelines:
+    """The IR optimisation pipelines of one JIT: a PassBuilder per optimisation level, reused.
+
+    llvmlite leaks a PassBuilder's PassInstrumentationCallbacks (~1.5 KiB) when it is disposed,
+    and each run registers one more callback in them that is never removed (~45 bytes; and every
+    later run calls all of them, so a builder that lives forever makes compilation slower and
+    slower: 3x after 1000 runs). A builder is therefore used for `RUNS` runs, then replaced.
+    The stale callbacks belong to the OptNone instrumentation of a finished run; they only read
+    their (dead) object for functions marked `optnone`, which the JIT never emits.
+    A module pass manager is built per run: an O2 pipeline cannot run twice (LLVM asserts)."""
+
+    RUNS = 8
+
+    def __init__(self, tm):
+        self.tm = tm                # the execution engine's (which frees it)
+        self.builders: dict = {}    # level -> [PipelineTuningOptions, PassBuilder, runs]
+
+    def run(self, mod, level: int) -> None:
+        b = self.builders.get(level)
+        if b is None or b[2] >= self.RUNS:
+            if b is not None:
+                b[1].close()
+                b[0].close()
+            pto = llvm.create_pipeline_tuning_options(level)
+            b = self.builders[level] = [pto, llvm.create_pass_builder(self.tm, pto), 0]
+        b[2] += 1
+        pb = b[1]
+        if level == 0:
+            pm = llvm.create_new_module_pass_manager()
+            pm.add_sroa_pass()           # locals and label slots -> SSA (what mem2reg does)
+            pm.add_simplify_cfg_pass()
+        else:
+            pm = pb.getModulePassManager()
+        try:
+            pm.run(mod, pb)
+        finally:
+            _dispose_pm(pm)
+
+    def close(self) -> None:
+        for pto, pb, _ in self.builders.values():
+            pb.close()
+            pto.close()
+        self.builders.clear()
+
+
+class _ModuleCode:
+    """What one JIT holds for one Wasm module: the compiled code and tiering state of its defined
+    functions (by defined index). Its instances' functions are held weakly."""
+
+    __slots__ = ("code", "osr", "version", "changes", "funcs", "held", "full")
+
+    def __init__(self):
+        self.code: dict = {}        # defined index -> address of its current compiled code
+        self.osr: dict = {}         # (defined index, loop ip) -> OSR entry
+        self.version: dict = {}     # defined index -> jit_version
+        self.changes: dict = {}     # defined index -> invalidations so far
+        self.funcs: dict = {}       # defined index -> [weakref to the Func of each instance]
+        self.held: set = set()      # defined indices kept interpreted for their probes: compiled
+                                    # at their next call once eligible
+        self.full = False           # compiled whole (tier "jit")
+
+    def instances(self, d):
+        """The live Func of defined function d in every instance."""
+        for r in self.funcs.get(d, ()):
+            fn = r()
+            if fn is not None:
+                yield fn
 
 
 class JIT:
@@ -79,23 +180,16 @@ class JIT:
         # tier "tiered": functions with more generic probe sites than this stay interpreted
         mg = cfg.jit_max_generic_probes
         self.max_generic = None if mg is None or self.eager else max(0, int(mg))
-        self._held: set = set()           # (Module, defined index) kept interpreted for its
-                                          # probes: compiled at its next call once eligible
         self.probe_holds = 0              # tier-ups / OSR entries refused for generic probes
         ffi = engine.ffi
         self.ffi = ffi
         self.layout = Layout(ffi)
-        self.tm = self.ee = None          # LLVM, set up on the first compilation
+        self.ee = self._pipelines = None  # LLVM, set up on the first compilation
         self._counter = 0
-        self._code: dict = {}             # (Module, defined index) -> address of compiled code
-        self._osr: dict = {}              # (Module, defined index, loop ip) -> OSR entry
-        self._version: dict = {}          # (Module, defined index) -> jit_version
-        self._changes: dict = {}          # (Module, defined index) -> invalidations so far
-        self._funcs: dict = {}            # Module -> {defined index: [Func of each instance]}
-        self._full: set = set()           # modules compiled whole (tier "jit")
+        self._mods = weakref.WeakKeyDictionary()   # Module -> _ModuleCode
         self.stats: list[CompileStats] = []
         self.keep_ir = cfg.jit_keep_ir
-        self.last_ir: dict = {}           # Module -> optimised IR text (jit_keep_ir)
+        self.last_ir = weakref.WeakKeyDictionary()  # Module -> optimised IR text (jit_keep_ir)
         self._listening = False
         # counters for `report_stats` / `wizardpy run --stats`
         self.functions_compiled = 0       # function compilations (recompilations included)
@@ -107,6 +201,17 @@ class JIT:
                                           # interpreted)
         self._hook_cb = ffi.callback(self.HOOK_TYPE, self._hook)
         engine.thread.jit_hook = self._hook_cb
+
+    def _rec(self, module) -> _ModuleCode:
+        rec = self._mods.get(module)
+        if rec is None:
+            rec = self._mods[module] = _ModuleCode()
+        return rec
+
+    @property
+    def _changes(self) -> dict:
+        """{(Module, defined index): invalidations so far} (a snapshot)."""
+        return {(m, d): n for m, rec in list(self._mods.items()) for d, n in rec.changes.items()}
 
     # ------------------------------------------------------------------ LLVM
     def _ensure_llvm(self):
@@ -122,41 +227,31 @@ class JIT:
         target = llvm.Target.from_triple(triple)
         cpu = cfg.jit_cpu or llvm.get_host_cpu_name()
         features = llvm.get_host_cpu_features().flatten() if not cfg.jit_cpu else ""
-        self.tm = target.create_target_machine(cpu=cpu, features=features,
-                                               opt=min(self.opt_level, 3), jit=True)
+        tm = target.create_target_machine(cpu=cpu, features=features,
+                                          opt=min(self.opt_level, 3), jit=True)
         self.triple = triple
         empty = llvm.parse_assembly("")
         empty.triple = triple
-        self.ee = llvm.create_mcjit_compiler(empty, self.tm)
-        # llvmlite does not free an execution engine (its modules, machine code) or a target
-        # machine when the Python object is collected: ~3 MiB per Engine. Free them with the
-        # JIT (the Engine's functions, the only users of the code, are gone by then).
-        self._free = weakref.finalize(self, _free_llvm, self.ee, self.tm)
-
-    def _pipeline(self, mod, level):
-        if level == 0:
-            pto = llvm.create_pipeline_tuning_options(0)
-            pb = llvm.create_pass_builder(self.tm, pto)
-            pm = llvm.create_new_module_pass_manager()
-            pm.add_sroa_pass()           # locals and label slots -> SSA (what mem2reg does)
-            pm.add_simplify_cfg_pass()
-            pm.run(mod, pb)
-            return
-        pto = llvm.create_pipeline_tuning_options(level)
-        pb = llvm.create_pass_builder(self.tm, pto)
-        pb.getModulePassManager().run(mod, pb)
+        self.ee = llvm.create_mcjit_compiler(empty, tm)     # owns the target machine
+        self._pipelines = _Pipelines(tm)
+        # llvmlite frees neither when the Python objects are collected (~3 MiB per Engine stayed
+        # before): freed with the JIT (the Engine's functions, the only users of the code, are
+        # gone by then)
+        self._free = weakref.finalize(self, _free_llvm, self.ee, self._pipelines)
 
     def _compile(self, module, defined, osr=None) -> dict:
         """Compile defined functions `defined` of `module` (as its code is now, probes
         included) and, with osr=(d, ip), an OSR variant of d at loop ip. Returns
         {d: address} (+ {("osr", d, ip): address})."""
         self._ensure_llvm()
+        rec = self._rec(module)
+        ee = self.ee
         t0 = time.perf_counter()
         self._counter += 1
         name = f"wasm{self._counter}"
         mc = ModuleCompiler(module, self.layout, self.engine, name)
         mc.prefix = name
-        mc.versions = {d: self._version.get((module, d), 0) for d in
+        mc.versions = {d: rec.version.get(d, 0) for d in
                        set(defined) | ({osr[0]} if osr else set())}
         syms = mc.compile(list(defined))
         if osr is not None:
@@ -168,15 +263,25 @@ class JIT:
         # else, is a line indented by two spaces (walking them through the bindings cost ~8% of
         # the compile time)
         ninstr = text.count("\n  ")
-        mod = llvm.parse_assembly(text)
-        mod.verify()
-        self._pipeline(mod, self.opt_level if osr is None else self.osr_opt_level)
-        t2 = time.perf_counter()
-        if self.keep_ir:
-            self.last_ir[module] = str(mod)
-        self.ee.add_module(mod)
-        self.ee.finalize_object()
-        out = {k: self.ee.get_function_address(s) for k, s in syms.items()}
+        ctx = llvm.create_context()
+        mod = None
+        try:
+            mod = llvm.parse_assembly(text, ctx)
+            mod.verify()
+            self._pipelines.run(mod, self.opt_level if osr is None else self.osr_opt_level)
+            t2 = time.perf_counter()
+            if self.keep_ir:
+                self.last_ir[module] = str(mod)
+            ee.add_module(mod)
+            try:
+                ee.finalize_object()
+                out = {k: ee.get_function_address(s) for k, s in syms.items()}
+            finally:
+                ee.remove_module(mod)   # the machine code stays in the engine
+        finally:
+            if mod is not None:
+                mod.close()             # before its context
+            ctx.close()
         t3 = time.perf_counter()
         self.stats.append(CompileStats(module, len(defined), ninstr, t1 - t0, t2 - t1, t3 - t2))
         self.compile_seconds += t3 - t0
@@ -184,29 +289,30 @@ class JIT:
         for k, addr in out.items():
             if isinstance(k, tuple):
                 self.osr_compiled += 1
-                self._osr[(module,) + k[1:]] = addr
+                rec.osr[k[1:]] = addr
             else:
-                self._code[(module, k)] = addr
+                rec.code[k] = addr
         self._listen()
         return out
 
     def compile_module(self, module) -> dict:
         """Compile every defined function of `module` that has no current code."""
-        todo = [d for d in range(len(module.codes)) if (module, d) not in self._code]
+        rec = self._rec(module)
+        todo = [d for d in range(len(module.codes)) if d not in rec.code]
         if todo:
             self._compile(module, todo)
         for d in todo:
-            self._point(module, d)
-        return {d: self._code[(module, d)] for d in range(len(module.codes))}
+            self._point(rec, d)
+        return dict(rec.code)
 
     # ------------------------------------------------------------------ functions
-    def _point(self, module, d):
+    def _point(self, rec: _ModuleCode, d):
         """Point every instance's function d at its current compiled code."""
-        addr = self._code.get((module, d))
+        addr = rec.code.get(d)
         if addr is None:
             return
         entry = self.ffi.cast("void *", addr)
-        for fn in self._funcs.get(module, {}).get(d, ()):
+        for fn in rec.instances(d):
             p = fn._ptr
             p.jit_entry = entry
             p.tier_count = 0
@@ -216,14 +322,15 @@ class JIT:
         (tier "jit") compile its module."""
         module = func._instance.module
         d = func.index - module.num_imported_funcs
-        self._funcs.setdefault(module, {}).setdefault(d, []).append(func)
+        rec = self._rec(module)
+        rec.funcs.setdefault(d, []).append(weakref.ref(func))
         p = func._ptr
-        p.jit_version = self._version.get((module, d), 0) & 0xFFFFFFFF
+        p.jit_version = rec.version.get(d, 0) & 0xFFFFFFFF
         p.osr_count = self.osr_threshold
-        if (module, d) in self._code:
-            self._point(module, d)
-        elif self.eager and module not in self._full:
-            self._full.add(module)
+        if d in rec.code:
+            self._point(rec, d)
+        elif self.eager and not rec.full:
+            rec.full = True
             self.compile_module(module)
         else:
             p.tier_count = 1 if self.eager else self.threshold
@@ -239,12 +346,12 @@ class JIT:
         ins = self.engine.__dict__.get("_instrument")
         return ins is not None and ins.generic_sites(module, d) > self.max_generic
 
-    def _hold(self, module, d, fptr) -> None:
+    def _hold(self, rec: _ModuleCode, d, fptr) -> None:
         """Keep d interpreted: counters off (0 wraps: no hook for 2^32 decrements) until a probe
         change makes it eligible (`invalidate` re-arms them)."""
-        self._held.add((module, d))
+        rec.held.add(d)
         self.probe_holds += 1
-        for fn in self._funcs.get(module, {}).get(d, ()):
+        for fn in rec.instances(d):
             fn._ptr.tier_count = 0
             fn._ptr.osr_count = 0
         fptr.tier_count = fptr.osr_count = 0
@@ -259,28 +366,28 @@ class JIT:
                 return null
             module = f._instance.module
             d = f.index - module.num_imported_funcs
-            if (module, d) not in self._code and self._too_probed(module, d):
-                self._hold(module, d, fptr)
+            rec = self._rec(module)
+            if d not in rec.code and self._too_probed(module, d):
+                self._hold(rec, d, fptr)
                 return null
             if ip == 0:
-                if (module, d) not in self._code:
+                if d not in rec.code:
                     self._compile(module, [d])
                     self.tier_ups += 1
-                self._point(module, d)
+                self._point(rec, d)
                 return null
             th = self.engine.thread
             if th.limits or th.global_probes:       # compiled code may not run now
                 fptr.osr_count = self.osr_threshold
                 return null
-            key = (module, d, ip)
-            addr = self._osr.get(key)
+            addr = rec.osr.get((d, ip))
             if addr is None:
-                fresh = (module, d) not in self._code
+                fresh = d not in rec.code
                 self._compile(module, [d] if fresh else [], osr=(d, ip))
                 if fresh:
                     self.tier_ups += 1
-                    self._point(module, d)
-                addr = self._osr[key]
+                    self._point(rec, d)
+                addr = rec.osr[(d, ip)]
             fptr.osr_count = self.osr_threshold     # again if this frame deoptimizes
             self.osr_entries += 1
             return self.ffi.cast("void *", addr)
@@ -296,33 +403,33 @@ class JIT:
         call) and bump its version, so frames running the old code deoptimize at their next
         call/probe return. removed: the change only removed probes (no backoff); a function
         held in the interpreter for its generic probes (`_hold`) that became eligible is
-        compiled at its next call."""
+        compiled at its next call. (The old code stays in the module's execution engine until
+        the module is collected: a frame may still be running it.)"""
         nimp = module.num_imported_funcs
         ds = range(len(module.codes)) if func is None else [func - nimp]
         null = self.ffi.NULL
-        funcs = self._funcs.get(module, {})
+        rec = self._rec(module)
         for d in ds:
-            key = (module, d)
-            v = self._version[key] = (self._version.get(key, 0) + 1) & 0xFFFFFFFF
-            had = self._code.pop(key, None) is not None
-            for k in [k for k in self._osr if k[0] is module and k[1] == d]:
-                del self._osr[k]
-            n = self._changes.get(key, 0)
+            v = rec.version[d] = (rec.version.get(d, 0) + 1) & 0xFFFFFFFF
+            had = rec.code.pop(d, None) is not None
+            for k in [k for k in rec.osr if k[0] == d]:
+                del rec.osr[k]
+            n = rec.changes.get(d, 0)
             if not removed:
                 # only insertions delay recompilation (removals make the code cheaper)
-                n = self._changes[key] = n + 1
+                n = rec.changes[d] = n + 1
             # recompile at the next call (tier "jit") / after `threshold` calls, backing off
             # exponentially for a function whose probes keep changing
             rearm = (1 if self.eager and had else self.threshold) << min(n // 4, 16)
             osr = self.osr_threshold
-            held = key in self._held
+            held = d in rec.held
             if held:
                 if self._too_probed(module, d):
                     rearm = osr = 0               # still too many generic probes: interpreted
                 else:
-                    self._held.discard(key)       # hot already: compile at its next call
+                    rec.held.discard(d)           # hot already: compile at its next call
                     rearm = 1
-            for fn in funcs.get(d, ()):
+            for fn in rec.instances(d):
                 p = fn._ptr
                 p.jit_entry = null
                 p.jit_version = v
@@ -361,8 +468,8 @@ class JIT:
         self._frames_on = on
         if self.engine.config.jit_frame_state:
             return False
-        for module in list(self._funcs):
-            if any(k[0] is module for k in self._code):
+        for module, rec in list(self._mods.items()):
+            if rec.code:
                 self.invalidate(module, removed=not on)
         return True
 
@@ -372,7 +479,8 @@ class JIT:
             return      # everything invalidated already
         if module is None:
             return      # global probes: compiled frames check t->global_probes and deoptimize
-        if module in self._funcs:
+        rec = self._mods.get(module)
+        if rec is not None and rec.funcs:
             self.invalidate(module, func,
                             removed=bool(ins is not None and ins.last_change_removed))
 
