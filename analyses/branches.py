@@ -3,7 +3,9 @@
 An OperandProbe at every br_if, if and br_table receives the condition / index (the top of the
 stack) just before the instruction executes. For br_if and if the same counts come from two
 native CountProbes (at the branch and at the instruction only its fall-through / then arm
-reaches), with no Python call per execution; option `operand` uses OperandProbes everywhere.
+reaches), with no Python call per execution, wherever that next instruction is not a branch
+target itself (a targeted `loop`, the `end` of an `if` or of the function); option `operand`
+uses OperandProbes everywhere.
   - br_if and if count `[not_taken taken]`: taken = the condition is non-zero (br_if branches,
     if enters its `then` arm);
   - br_table counts one entry per target in table order, the default target last; an index out
@@ -54,24 +56,34 @@ class BranchMonitor(Monitor):
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
+        sites = []
+        want = (ops.BR_IF, ops.IF, ops.BR_TABLE)
         for f in defined_functions(module):
-            instrs = list(instructions(module, f))
+            instrs = list(instructions(module, f, immediates=False))
+            at_k = [k for k, (_, op, _) in enumerate(instrs) if op in want]
+            if not at_k:
+                continue
             ops_at = {pc: op for pc, op, _ in instrs}
-            # the `end` of a loop is never a branch target (branches go to the loop header)
-            loop_ends = {e for b, e in block_ends(module, f).items() if ops_at[b] == ops.LOOP}
-            for k, (pc, op, imm) in enumerate(instrs):
+            # the `end` of a loop or of a block is never a branch target (branches go to the
+            # loop header / to the instruction after the block's end): only falling through
+            # reaches it. (The `end` of an `if` is where a false `if` or the `else` arm lands.)
+            safe_ends = {e for b, e in block_ends(module, f).items()
+                         if ops_at[b] in (ops.LOOP, ops.BLOCK)}
+            tables = None
+            for k in at_k:
+                pc, op, _ = instrs[k]
                 if op in (ops.BR_IF, ops.IF):
                     nxt_pc, nxt_op, _ = instrs[k + 1]
                     if not self.operand and (nxt_op not in (ops.END, ops.LOOP)
-                                             or nxt_pc in loop_ends):
+                                             or nxt_pc in safe_ends):
                         # Native counters only: executions of the branch, and of the next
                         # instruction, which only the fall-through (br_if not taken) or the
                         # entry into the then arm (if taken) reaches. (A next `loop`, or `end`
-                        # of a block/if/function, may also be a branch target: those sites use
-                        # the OperandProbe; the `end` of a loop is safe.)
+                        # of an if/the function, may also be a branch target: those sites use
+                        # the OperandProbe; the `end` of a loop or a block is safe.)
                         at, nxt = CountProbe(), CountProbe()
-                        self.instrument.insert(module, f, pc, at)
-                        self.instrument.insert(module, f, nxt_pc, nxt)
+                        sites.append((f, pc, at))
+                        sites.append((f, nxt_pc, nxt))
                         if op == ops.BR_IF:
                             get = (lambda a=at, n=nxt: [n.count, a.count - n.count])
                         else:
@@ -80,13 +92,14 @@ class BranchMonitor(Monitor):
                         continue
                     counts = [0, 0]
                     cb = _cond_counter(counts)
-                elif op == ops.BR_TABLE:
-                    counts = [0] * (len(imm[0]) + 1)
-                    cb = _table_counter(counts)
                 else:
-                    continue
-                self.instrument.insert(module, f, pc, OperandProbe(cb))
+                    if tables is None:      # br_table labels: decode only the br_tables
+                        tables = {p: imm for p, _, imm in instructions(module, f, {ops.BR_TABLE})}
+                    counts = [0] * (len(tables[pc][0]) + 1)
+                    cb = _table_counter(counts)
+                sites.append((f, pc, OperandProbe(cb)))
                 self.sites.append((f, pc, ops.name(op), (lambda c=counts: list(c))))
+        self.instrument.insert_many(module, sites)      # one batch: one native patch
 
     def on_finish(self, report):
         m = self.module

@@ -84,20 +84,20 @@ class CallsMonitor(Monitor):
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
-        ins = self.instrument
+        sites = []
         for f in defined_functions(module):
             p = CountProbe()
-            ins.insert(module, f, 0, p)
+            sites.append((f, 0, p))
             self.entries.append((f, p))
-            for pc, op, imm in instructions(module, f):
+            for pc, op, imm in instructions(module, f, (CALL, CALL_INDIRECT)):
                 if op == CALL:
                     p = CountProbe()
-                    ins.insert(module, f, pc, p)
                     self.sites.append((f, pc, "call", func_ref(module, imm[0]), p))
-                elif op == CALL_INDIRECT:
+                else:
                     p = _IndirectSite(imm[1])
-                    ins.insert(module, f, pc, p)
                     self.sites.append((f, pc, "call_indirect", None, p))
+                sites.append((f, pc, p))
+        self.instrument.insert_many(module, sites)      # one batch: one native patch
 
     # ------------------------------------------------------------------ results
     def function_counts(self) -> dict[str, int]:

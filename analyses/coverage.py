@@ -1,9 +1,23 @@
 """coverage: which instructions and basic blocks ran.
 
-A probe at every instruction records the first execution and removes itself, so a covered
-instruction costs one Python call in the whole run and then runs at full speed (as the Wizard
-engine's CoverageMonitor does). Block coverage counts blocks (`wizardpy.basic_blocks`) whose
-leader ran.
+Probes remove themselves at their first hit, so covered code costs one Python call per *unit*
+in the whole run and then runs at full speed (as the Wizard engine's CoverageMonitor does),
+and set-up costs little:
+- lazily per function: at first only a probe at every function entry; the first call of a
+  function inserts its unit probes (one batch) and removes the entry probe (a function that
+  never runs costs one probe insertion). The "jit" tier, which compiles every function up front,
+  gets every unit probe at once instead (no recompilation at first calls);
+- one probe per unit, not per instruction. A unit is a run of consecutive instructions of one
+  basic block (`wizardpy.basic_blocks`) in which only the last instruction may trap or leave:
+  blocks are cut after every load, store, division/remainder, trapping float-to-int conversion,
+  bulk memory/table instruction and table access (calls, `unreachable` and branches already end
+  blocks). So when a unit's first instruction runs, every instruction of the unit runs, unless
+  the last one traps (a trapping instruction counts as executed, as its probe would have fired):
+  exact also when the program traps or exits (a call that exits ends its block). Not covered
+  by this argument: a trap caused by a *probe* (`ProbeAction.trap`, e.g. `timeout`) or a
+  resource limit (fuel, deadline, interrupt) in the middle of a unit, during the unit's first
+  execution: the rest of that unit is then reported as executed.
+Block coverage counts blocks (`wizardpy.basic_blocks`) whose leader ran.
 
 Options (`--monitor coverage:OPTS`, comma-separated):
     code    an annotated listing of every function (`*` = executed, `->` = a covered block's
@@ -17,8 +31,18 @@ JSON: totals, per function {covered pcs, blocks}.
 """
 from __future__ import annotations
 
-from wizardpy import (Monitor, Probe, basic_blocks, defined_functions, format_instruction,
-                      func_ref, instructions)
+from wizardpy import (Monitor, Probe, basic_blocks, block_leaders, defined_functions,
+                      format_instruction, func_ref, instructions)
+
+
+# Instructions that may trap (other than calls, `unreachable` and branches, which end basic
+# blocks anyway): a coverage unit ends after each (see the module docstring).
+MAY_TRAP = frozenset(
+    [*range(0x28, 0x3F),                            # loads and stores
+     0x6D, 0x6E, 0x6F, 0x70, 0x7F, 0x80, 0x81, 0x82,  # i32/i64 div_s div_u rem_s rem_u
+     0xA8, 0xA9, 0xAA, 0xAB, 0xAE, 0xAF, 0xB0, 0xB1,  # trapping float-to-int conversions
+     0x25, 0x26,                                    # table.get / table.set
+     0x108, 0x10A, 0x10B, 0x10C, 0x10E, 0x111])     # memory.init/copy/fill, table.init/copy/fill
 
 
 def _pct(c: int, t: int) -> int:
@@ -26,15 +50,33 @@ def _pct(c: int, t: int) -> int:
 
 
 class _FirstHit(Probe):
-    """Records (func, pc) and removes itself from that location."""
+    """At the first instruction of every unit: records the unit and removes itself there."""
+
+    def __init__(self, monitor: "CoverageMonitor", module):
+        self.monitor = monitor
+        self.module = module
+        self.hits = monitor.hits
+        self.remove = monitor.instrument.remove
+
+    def fire(self, loc):
+        f, pc = loc.func, loc.pc
+        self.hits.add((f, pc))
+        self.remove(self.module, f, pc, self)
+        return None
+
+
+class _Enter(Probe):
+    """At every function entry until the function's first call: inserts its unit probes."""
 
     def __init__(self, monitor: "CoverageMonitor", module):
         self.monitor = monitor
         self.module = module
 
     def fire(self, loc):
-        self.monitor.executed.add((loc.func, loc.pc))
-        self.monitor.instrument.remove(self.module, loc.func, loc.pc, self)
+        f = loc.func
+        mon = self.monitor
+        mon.instrument.remove(self.module, f, 0, self)
+        mon._arm(f)
         return None
 
 
@@ -50,61 +92,112 @@ class CoverageMonitor(Monitor):
             raise ValueError(f"invalid option(s) {', '.join(sorted(bad))} (known: code, funcs)")
         self.code = bool(opts & {"code", "c"})
         self.all_funcs = bool(opts & {"funcs", "f"})
-        self.executed: set[tuple[int, int]] = set()
+        self.hits: set[tuple[int, int]] = set()     # (func, pc of the unit's first instruction)
+        self.units: dict[tuple[int, int], tuple[int, ...]] = {}   # (func, first pc): its pcs
         self.module = None
-        self.funcs: list[tuple[int, list[tuple[int, int, tuple]], list]] = []
+        self.funcs: list[int] = []
         self.source = None    # {(func, pc): (file, line)} from DWARF, or None
+        self._hit = None
+
+    @property
+    def executed(self) -> set[tuple[int, int]]:
+        """{(func, pc)} of every executed instruction."""
+        units = self.units
+        return {(f, pc) for key in self.hits for f in (key[0],) for pc in units[key]}
 
     def lcov_counts(self) -> dict[tuple[int, int], int]:
         """{(func, pc): 1 if executed else 0} for every instruction (for an LCOV tracefile)."""
         ex = self.executed
-        return {(f, pc): int((f, pc) in ex) for f, instrs, _ in self.funcs for pc, _, _ in instrs}
+        return {(f, pc): int((f, pc) in ex) for f in self.funcs
+                for pc, _, _ in instructions(self.module, f, immediates=False)}
 
     def _where(self, f: int, pc: int | None = None) -> str:
         """`file:line` (file's base name) of an instruction, or of a function's first one."""
         src = self.source or {}
         if pc is None:
-            pcs = [p for p, _, _ in next((i for g, i, _ in self.funcs if g == f), ())]
+            pcs = [p for p, _, _ in instructions(self.module, f, immediates=False)]
             loc = next((src[(f, p)] for p in pcs if (f, p) in src), None)
         else:
             loc = src.get((f, pc))
         return f"{loc[0].rsplit('/', 1)[-1]}:{loc[1]}" if loc else ""
 
+    def _units_of(self, f: int) -> list[tuple[int, ...]]:
+        """The units of function f (see the module docstring), in code order: the basic
+        blocks, cut after every instruction that may trap."""
+        m = self.module
+        leaders = block_leaders(m, f)
+        units = []
+        cur: list[int] = []
+        for pc, op, _ in instructions(m, f, immediates=False):
+            if pc in leaders and cur:
+                units.append(tuple(cur))
+                cur = []
+            cur.append(pc)
+            if op in MAY_TRAP:
+                units.append(tuple(cur))
+                cur = []
+        if cur:
+            units.append(tuple(cur))
+        return units
+
+    def _arm(self, f: int) -> None:
+        """Insert the unit probes of function f (one batch)."""
+        locs = []
+        units = self.units
+        for u in self._units_of(f):
+            units[(f, u[0])] = u
+            locs.append((f, u[0]))
+        self.instrument.insert_many(self.module, locs, self._hit)
+
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
         self.source = module.source_lines() if getattr(module, "has_source_info", False) else None
-        probe = _FirstHit(self, module)
-        for f in defined_functions(module):
-            instrs = list(instructions(module, f))
-            self.funcs.append((f, instrs, basic_blocks(module, f)))
-            for pc, _, _ in instrs:
-                self.instrument.insert(module, f, pc, probe)
+        self.funcs = list(defined_functions(module))
+        self._hit = _FirstHit(self, module)
+        config = getattr(self.engine, "config", None)
+        if getattr(config, "tier", None) == "jit":      # compiles everything up front: eager
+            for f in self.funcs:
+                self._arm(f)
+        else:
+            self.instrument.insert_many(module, [(f, 0) for f in self.funcs],
+                                        _Enter(self, module))
 
     def on_finish(self, report):
-        m, ex = self.module, self.executed
+        m, units = self.module, self.units
+        covered: dict[int, list[int]] = {}            # func -> covered pcs (unsorted)
+        for key in self.hits:
+            covered.setdefault(key[0], []).extend(units[key])
         ti = ci = tb = cb = 0
         rows = []
         per_func = {}
-        for f, instrs, blocks in self.funcs:
-            fi = len(instrs)
-            fc = sum((f, pc) in ex for pc, _, _ in instrs)
+        for f in self.funcs:
+            blocks = basic_blocks(m, f)
+            fi = sum(len(b.pcs) for b in blocks)
+            got = covered.get(f, ())
+            fc = len(got)
             fb = len(blocks)
-            fbc = sum((f, b.start) in ex for b in blocks)
+            if fc:
+                pcs = set(got)
+                fbc = sum(b.start in pcs for b in blocks)
+            else:
+                fbc = 0
             ti += fi
             ci += fc
             tb += fb
             cb += fbc
             rows.append((f, fc, fi, fbc, fb))
-            per_func[func_ref(m, f)] = {
-                "index": f, "instructions": fi, "covered": fc, "blocks": fb, "blocks_covered": fbc,
-                "covered_pcs": [pc for pc, _, _ in instrs if (f, pc) in ex],
-                "block_starts": [b.start for b in blocks],
-            }
+            if report.format == "json":
+                per_func[func_ref(m, f)] = {
+                    "index": f, "instructions": fi, "covered": fc, "blocks": fb,
+                    "blocks_covered": fbc, "covered_pcs": sorted(got),
+                    "block_starts": [b.start for b in basic_blocks(m, f)],
+                }
         instr_line = f"Instr coverage:\t{ci} / {ti} ({_pct(ci, ti)}%)"
         block_line = f"Block coverage:\t{cb} / {tb} ({_pct(cb, tb)}%)"
-        report.data.update({"instructions": ti, "covered": ci, "blocks": tb, "blocks_covered": cb,
-                            "functions": per_func})
+        report.data.update({"instructions": ti, "covered": ci, "blocks": tb, "blocks_covered": cb})
+        if report.format == "json":
+            report.data["functions"] = per_func
         line_line = None
         if self.source:
             lines: dict[str, dict[int, int]] = {}
@@ -123,8 +216,9 @@ class CoverageMonitor(Monitor):
             report.summary(block_line)
             return
         if self.code:
-            for f, instrs, blocks in self.funcs:
-                self._listing(report, f, instrs, blocks)
+            ex = self.executed
+            for f in self.funcs:
+                self._listing(report, f, list(instructions(m, f)), basic_blocks(m, f), ex)
             report.text()
         touched = [r for r in rows if r[1]]
         report.text(f"coverage: {len(touched)} of {len(rows)} functions executed")
@@ -146,8 +240,8 @@ class CoverageMonitor(Monitor):
         if line_line:
             report.text(line_line)
 
-    def _listing(self, report, f, instrs, blocks):
-        m, ex = self.module, self.executed
+    def _listing(self, report, f, instrs, blocks, ex):
+        m = self.module
         starts = {b.start for b in blocks}
         report.text(f"func {func_ref(m, f)}:")
         depth = 0

@@ -1,9 +1,12 @@
 """loops: how many iterations each loop ran.
 
-A native CountProbe at every `loop`: the count is the number of times control reached the loop
-header, i.e. entries into the loop plus branches back to it (= iterations of its body). The
-probe sits at the instruction right after `loop` (the first instruction of the body), which
-both falling in and every back edge execute whatever pc the tier resumes a back edge at.
+A native CountProbe at every `loop` instruction: the count is the number of times control
+reached the loop header, i.e. entries into the loop plus branches back to it (= iterations of
+its body). Branches back to a loop land on the `loop` instruction itself in every tier
+(docs/internal-code.md: "a probe at the loop header fires once per iteration"; compiled code
+places the loop's label before its probe), so a probe there counts both. (It used to sit on the
+first instruction of the body, which un-fused the superinstruction starting there: an extra
+dispatch or two per iteration.)
 end_pc is the pc of the loop's matching `end`.
 Text: loops hottest first with `func +pc..+end_pc: count`. The text lists the loops that ran;
 option `all` lists every loop.
@@ -33,14 +36,17 @@ class LoopMonitor(Monitor):
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
+        sites = []
         for f in defined_functions(module):
+            loops = [pc for pc, _, _ in instructions(module, f, (ops.LOOP,), immediates=False)]
+            if not loops:
+                continue
             ends = block_ends(module, f)
-            instrs = list(instructions(module, f))
-            for k, (pc, op, _) in enumerate(instrs):
-                if op == ops.LOOP:
-                    p = CountProbe()
-                    self.instrument.insert(module, f, instrs[k + 1][0], p)
-                    self.loops.append((f, pc, ends[pc], p))
+            for pc in loops:
+                p = CountProbe()
+                sites.append((f, pc, p))
+                self.loops.append((f, pc, ends[pc], p))
+        self.instrument.insert_many(module, sites)      # one batch: one native patch
 
     def on_finish(self, report):
         m = self.module

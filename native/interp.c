@@ -25,7 +25,30 @@ int wz_host_call(wz_thread *t, wz_func *f, uint32_t base);
 int wz_probe_fire(wz_thread *t, uint32_t global_);
 
 #define OP_PROBE 0x120
-#define OP_ENTRY 0x121   /* ip 0 of every validated function: a no-op that is "pc 0" (entry) */
+#define OP_ENTRY 0x121
+
+/* Build variants for measuring what instrumentation support costs when no probe is inserted
+ * (bench/probe_free.py builds them under other module names; the engine never uses them):
+ * - WZ_NO_PROBES: no OP_PROBE handler (the word traps like an invalid opcode), calls always start
+ *   at ip 1 (no entry_ip load), no global-probe part in the hook (which then serves the resource
+ *   limits only);
+ * - WZ_NO_HOOKS (implies WZ_NO_PROBES): no hook table either (no resource limits): dispatch
+ *   through the constant handler table, no table pointer to reload;
+ * - WZ_LAYOUT_CONTROL: the full engine plus one dead handler (a cold call-out at an opcode the
+ *   validator never emits), a change with no effect on what runs: the spread it causes measures
+ *   how much code layout alone moves the timings. */
+#ifdef WZ_NO_HOOKS
+#ifndef WZ_NO_PROBES
+#define WZ_NO_PROBES
+#endif
+#endif
+#ifdef WZ_NO_PROBES
+#define WZ_ENTRY_IP(f) 1u
+#define WZ_HOOKED(t) ((t)->limits)
+#else
+#define WZ_ENTRY_IP(f) ((f)->entry_ip)
+#define WZ_HOOKED(t) ((t)->global_probes | (t)->limits)
+#endif   /* ip 0 of every validated function: a no-op that is "pc 0" (entry) */
 #define NUM_OPS 0x1000  /* 0x200.. : superinstructions (fusion.h) */
 
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -372,7 +395,12 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry, u
         [0x10F] = &&L_table_grow,
         [0x110] = &&L_table_size,
         [0x111] = &&L_table_fill,
+#ifndef WZ_NO_PROBES
         [0x120] = &&L_probe,
+#endif
+#ifdef WZ_LAYOUT_CONTROL
+        [0x13F] = &&L_control,
+#endif
         [0x121] = &&L_nop,      /* OP_ENTRY */
         WZ_FUSED_TABLE_ENTRIES  /* superinstructions (fusion.h) */
     };
@@ -395,7 +423,12 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry, u
     const wz_memory *mem = mem0(inst);
     register uint8_t *mbase WZ_REG("r14") = mem->base;
     uint64_t msize = mem->size;
-    const void *const *dt = (t->global_probes | t->limits) ? gtable : table;
+#ifdef WZ_NO_HOOKS
+    (void)gtable;
+#define dt table
+#else
+    const void *const *dt = WZ_HOOKED(t) ? gtable : table;
+#endif
     int rc = WZ_OK;
 
 #define NEXT() goto *dt[*ip]
@@ -403,7 +436,11 @@ static int __attribute__((noinline, hot)) wz_run(wz_thread *t, uint32_t entry, u
 #define SYNC() do { frame->ip = (uint32_t)(ip - code); frame->sp = (uint32_t)(sp - stack); \
                     t->sp = frame->sp; t->nframes = (uint32_t)(frame - frames) + 1; } while (0)
 #define MEMLOAD() do { mem = mem0(inst); mbase = mem->base; msize = mem->size; } while (0)
-#define RELOAD_DT() (dt = (t->global_probes | t->limits) ? gtable : table)
+#ifdef WZ_NO_HOOKS
+#define RELOAD_DT() ((void)0)
+#else
+#define RELOAD_DT() (dt = WZ_HOOKED(t) ? gtable : table)
+#endif
 
     if (UNLIKELY(after_probe)) {
         uint32_t op0 = *ip;
@@ -430,6 +467,7 @@ L_ghook: {
         }
         if (!t->global_probes) goto *table[UNFUSED(*ip)];
     }
+#ifndef WZ_NO_PROBES
     t->global_count++;                  /* native global CountProbes */
     if (t->global_probes & 1) {         /* bit 0: some global probe needs Python */
         SYNC();
@@ -440,9 +478,11 @@ L_ghook: {
         MEMLOAD();
         RELOAD_DT();
     }
+#endif
     goto *table[UNFUSED(*ip)];   /* the real handler; OP_PROBE there still fires the local probe */
 }
 
+#ifndef WZ_NO_PROBES
 L_probe: {
     uint32_t i = (uint32_t)(ip - code);
     t->probe_fires++;
@@ -460,6 +500,20 @@ L_probe: {
     if (op == OP_PROBE) op = func->probe_ops[i];   /* else the probe was removed meanwhile */
     goto *table[UNFUSED(op)];   /* (re-fused meanwhile: run the first instruction alone) */
 }
+#endif
+
+#ifdef WZ_LAYOUT_CONTROL
+L_control: {      /* dead: 0x13F is never emitted */
+    SYNC();
+    t->probe_site = (uintptr_t)ip;
+    rc = wz_probe_fire(t, 0);
+    if (UNLIKELY(rc)) goto trap;
+    sp = stack + frame->sp;
+    MEMLOAD();
+    RELOAD_DT();
+    ip++; NEXT();
+}
+#endif
 
 L_bad:   /* never emitted by the validator; trap rather than run off */
     TRAP(WZ_TRAP_UNREACHABLE);
@@ -573,7 +627,7 @@ L_return: {
         opbase = fp + g_->num_locals; \
         for (wz_val *z_ = sp; z_ < opbase; z_++) *z_ = 0; \
         sp = opbase; \
-        func = g_; code = g_->code; ip = code + g_->entry_ip; \
+        func = g_; code = g_->code; ip = code + WZ_ENTRY_IP(g_); \
         if (UNLIKELY(g_->inst != inst)) { inst = g_->inst; MEMLOAD(); } \
         NEXT(); } while (0)
 
@@ -981,7 +1035,7 @@ static int wz_enter(wz_thread *t, wz_func *f, uint32_t fp, uint32_t ip, uint32_t
 
 int wz_interp_call(wz_thread *t, wz_func *f, uint32_t fp)
 {
-    return wz_enter(t, f, fp, f->entry_ip, fp + f->num_locals);
+    return wz_enter(t, f, fp, WZ_ENTRY_IP(f), fp + f->num_locals);
 }
 
 int wz_invoke(wz_thread *t, wz_func *f)
@@ -1013,7 +1067,7 @@ int wz_invoke(wz_thread *t, wz_func *f)
         t->nframes = entry_nframes;
         return rc;
     }
-    return wz_enter(t, f, base, f->entry_ip, base + f->num_locals);
+    return wz_enter(t, f, base, WZ_ENTRY_IP(f), base + f->num_locals);
 }
 
 int wz_resume(wz_thread *t, wz_func *f, uint32_t ip, const wz_val *locals,

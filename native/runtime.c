@@ -125,3 +125,28 @@ void wz_thread_free(wz_thread *t)
     free(t->frames);
     free(t);
 }
+
+/* Probe patching in bulk (wizardpy/instrumentation.py: Instrumentation._commit): the words of
+ * `clear` get their original opcode back (from `ops`) and their Python flag 0; the words of
+ * `set` get OP_PROBE (the original opcode saved in `ops` unless a probe is already there) and
+ * the Python flag `flags[i]`. One call per batch of insertions/removals instead of three cffi
+ * item writes per location. */
+#define WZ_OP_PROBE 0x120u
+void wz_probe_patch(uint32_t *code, uint32_t *ops, uint8_t *python,
+                    const uint32_t *set, const uint8_t *flags, uint32_t nset,
+                    const uint32_t *clear, uint32_t nclear)
+{
+    for (uint32_t i = 0; i < nclear; i++) {
+        uint32_t w = clear[i];
+        if (code[w] == WZ_OP_PROBE) code[w] = ops[w];
+        python[w] = 0;
+    }
+    for (uint32_t i = 0; i < nset; i++) {
+        uint32_t w = set[i];
+        python[w] = flags[i];
+        if (code[w] != WZ_OP_PROBE) {
+            ops[w] = code[w];
+            code[w] = WZ_OP_PROBE;    /* last: the interpreter may see it at once */
+        }
+    }
+}

@@ -192,6 +192,13 @@ void wz_table_free(wz_table *t);
 wz_thread *wz_thread_new(uint32_t stack_slots, uint32_t max_frames);
 void wz_thread_free(wz_thread *t);
 
+/* Probes in bulk (runtime.c): restore the words of clear[0..nclear) (Python flag 0), then write
+ * OP_PROBE over the words of set[0..nset) (original saved in ops unless already a probe; Python
+ * flag flags[i]). Word indices are into the module's code/ops/python buffers. */
+void wz_probe_patch(uint32_t *code, uint32_t *ops, uint8_t *python,
+                    const uint32_t *set, const uint8_t *flags, uint32_t nset,
+                    const uint32_t *clear, uint32_t nclear);
+
 /* ---- execution (interp.c) ---- */
 /* Call `f` with its arguments at t->stack[t->sp .. t->sp+num_params). On WZ_OK the results are
  * at t->stack[t->sp .. t->sp+num_results) and t->sp/t->nframes are as on entry. On a trap,

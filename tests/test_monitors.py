@@ -322,15 +322,30 @@ def test_coverage_counts_and_self_removal():
     total = sum(1 for f in range(5) for _ in instructions(m, f))
     lines = out.splitlines()
     assert f"Instr coverage:\t{len(executed)} / {total} ({100 * len(executed) // total}%)" in lines
-    # every covered location lost its coverage probe (only hotness's CountProbe remains)
+    # coverage probes sit at the first instruction of each unit (units partition the code);
+    # every covered unit lost its probe (only hotness's CountProbes remain), an uncovered one
+    # keeps it; a function that never ran has only its entry probe (units inserted lazily)
     from wizardpy import CountProbe
+    ins = engine.instrument
+    armed = {f for f, _ in cov.units}
+    assert armed == {f for f, _ in executed} and 4 not in armed
     for f in range(5):
-        for pc, _, _ in instructions(m, f):
-            left = engine.instrument.probes_at(m, f, pc)
-            if (f, pc) in executed:
+        if f not in armed:
+            assert any(not isinstance(p, CountProbe) for p in ins.probes_at(m, f, 0))
+            continue
+        assert all(isinstance(p, CountProbe) for p in ins.probes_at(m, f, 0))
+        unit_pcs = [pc for (g, _), pcs in sorted(cov.units.items()) if g == f for pc in pcs]
+        assert unit_pcs == [pc for pc, _, _ in instructions(m, f)]
+        for (g, first), pcs in cov.units.items():
+            if g != f:
+                continue
+            left = ins.probes_at(m, f, first)
+            if (f, first) in cov.hits:
                 assert all(isinstance(p, CountProbe) for p in left)
+                assert all((f, pc) in executed for pc in pcs)
             else:
                 assert any(not isinstance(p, CountProbe) for p in left)
+                assert not any((f, pc) in executed for pc in pcs)
 
 
 @needs_instr

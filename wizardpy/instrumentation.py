@@ -30,8 +30,9 @@ import itertools
 from typing import Callable
 
 from .errors import ProbeError, Trap, WizardError
-from .fusion import refuse, unfuse
+from .fusion import _seq_at
 from .traps import WZ_TRAP_HOST, pc_of
+from .opcodes import SIGNATURES as _SIGS
 from .values import from_raw, to_raw
 
 OP_PROBE = 0x120
@@ -140,8 +141,16 @@ class OperandProbe(Probe):
         return None
 
 
+_COUNT_ONLY: dict = {}
+
+
 def _count_only(p) -> bool:
-    return isinstance(p, CountProbe) and type(p).fire is CountProbe.fire
+    """A probe the engine counts natively (a CountProbe whose class keeps CountProbe.fire)."""
+    t = type(p)
+    r = _COUNT_ONLY.get(t)
+    if r is None:
+        r = _COUNT_ONLY[t] = issubclass(t, CountProbe) and t.fire is CountProbe.fire
+    return r
 
 
 # ---------------------------------------------------------------------------------------------
@@ -394,7 +403,8 @@ class FrameWriter:
 class _Site:
     """One probed location (module, func, pc) and how it is realised natively."""
 
-    __slots__ = ("instr", "module", "func", "pc", "d", "ip", "w", "probes", "run", "top_type")
+    __slots__ = ("instr", "module", "func", "pc", "d", "ip", "w", "probes", "run", "top_type",
+                 "seq")
 
     def __init__(self, instr, module, func, pc, d, ip):
         self.instr = instr
@@ -407,6 +417,7 @@ class _Site:
         self.probes: tuple = ()
         self.run = None
         self.top_type = None
+        self.seq = 0    # the superinstruction it belongs to (fusion._seq_at), None; 0: not known
 
 
 def _no_run(_) -> None:
@@ -464,33 +475,154 @@ class Instrumentation:
         """Insert `probe` at `(module, func, pc)` (func: index or name; pc 0 = entry)."""
         if not isinstance(probe, Probe):
             raise TypeError(f"expected a Probe, got {type(probe).__name__}")
-        site = self._site(module, func, pc, create=True)
+        site = self._sites.get((module, func, pc)) if type(func) is int else None
+        if site is None:
+            if type(func) is int and type(pc) is int:
+                site = self._new_site(module, func, pc)
+            else:
+                site = self._site(module, func, pc, True)
         site.probes = site.probes + (probe,)
-        self.last_change_removed = False
         if _count_only(probe):
-            counts, _ = self._buffers(module)
-            probe._attach(counts, site.w)
-        self._update(site)
+            probe._attach(self._buffers(module)[0], site.w)
+        self.last_change_removed = False
+        self._commit(module, (site,))
+
+    def insert_many(self, module, sites, probe: Probe | None = None) -> int:
+        """Insert probes at many locations of `module` in one call: `sites` is an iterable of
+        `(func, pc, probe)` triples, or of `(func, pc)` pairs when `probe` is given (that one
+        probe object at every location). The same as `insert` for each, in order (several at
+        one location fire in that order), but the code words are patched in one native call and
+        the tiers are told once per function. Returns the number of insertions. Validates every
+        location before changing anything (ValueError / TypeError: nothing inserted)."""
+        items = self._items(module, sites, probe, create=True)
+        if not items:
+            return 0
+        counts = None
+        touched: dict = {}
+        for site, p in items:
+            site.probes = site.probes + (p,)
+            if _count_only(p):
+                if counts is None:
+                    counts = self._buffers(module)[0]
+                p._attach(counts, site.w)
+            touched[site] = None
+        self.last_change_removed = False
+        self._commit(module, touched)
+        return len(items)
 
     def remove(self, module, func, pc: int, probe: Probe) -> bool:
         """Remove one occurrence of `probe` at the location; False if it is not there."""
-        site = self._site(module, func, pc, create=False)
-        if site is None or probe not in site.probes:
-            return False
-        ps = list(site.probes)
+        site = self._sites.get((module, func, pc)) if type(func) is int else None
+        if site is None:
+            site = self._site(module, func, pc, create=False)
+            if site is None:
+                return False
+        ps = site.probes
         for k in range(len(ps)):
             if ps[k] is probe:
-                del ps[k]
                 break
         else:
             return False
-        site.probes = tuple(ps)
+        site.probes = ps[:k] + ps[k + 1:]
         if _count_only(probe):
-            counts, _ = self._buffers(module)
-            probe._detach(counts, site.w)
+            probe._detach(self._buffers(module)[0], site.w)
         self.last_change_removed = True
-        self._update(site)
+        if site.probes or site.pc == 0 or self._listeners:
+            self._commit(module, (site,))
+        else:
+            self._clear(module, site)
         return True
+
+    def _clear(self, module, site: _Site) -> None:
+        """`_commit` of one site whose last probe left (not an entry; no listeners): the
+        common case of a probe removing itself (coverage, one-shot probes)."""
+        w = site.w
+        addr = module.__dict__.get("_wz_code_addr") or self._code_addr(module)
+        addr += 4 * w
+        site.run = None
+        self._by_addr.pop(addr, None)
+        if addr in self._frame_sites:
+            self._frame_sites.discard(addr)
+            key = (module, site.d)
+            self._generic[key] -= 1
+        self._runs[addr] = _NO_RUN          # the interpreter may still be in this OP_PROBE
+        self._sites.pop((module, site.func, site.pc), None)
+        code, ops = module._code, module._probe_ops
+        if code[w] == OP_PROBE:
+            code[w] = ops[w]
+        module._probe_python[w] = 0
+        fused = site.seq
+        if fused == 0:
+            fused = site.seq = _seq_at(module, site.d, site.ip) if \
+                module.__dict__.get("_fused_count") else None
+        if fused is not None:               # re-fuse a sequence no probe is left in
+            s, _, seq = fused
+            if s in module._unfused and code[s] == ops[s] and \
+                    all(code[x] < OP_PROBE for x in seq[1:]):
+                code[s] = module._unfused.pop(s)
+
+    def remove_many(self, module, sites, probe: Probe | None = None) -> int:
+        """Remove probes at many locations in one call (`sites` as for `insert_many`): one
+        occurrence of the probe per listed location, where it is; returns how many were
+        removed (locations where the probe is not are skipped, as `remove` returns False)."""
+        items = self._items(module, sites, probe, create=False)
+        touched: dict = {}
+        counts = None
+        n = 0
+        for site, p in items:
+            ps = site.probes
+            for k in range(len(ps)):
+                if ps[k] is p:
+                    break
+            else:
+                continue
+            site.probes = ps[:k] + ps[k + 1:]
+            if _count_only(p):
+                if counts is None:
+                    counts = self._buffers(module)[0]
+                p._detach(counts, site.w)
+            touched[site] = None
+            n += 1
+        if touched:
+            self.last_change_removed = True
+            self._commit(module, touched)
+        return n
+
+    def _items(self, module, sites, probe, create: bool) -> list:
+        """[(site, probe)] for insert_many/remove_many (sites created when `create`; on an
+        invalid location or probe the sites created here are dropped again and it raises)."""
+        get = self._sites.get
+        out = []
+        made = []
+        checked = set()
+        try:
+            for item in sites:
+                if probe is None:
+                    func, pc, p = item
+                else:
+                    func, pc = item
+                    p = probe
+                if create and id(p) not in checked:
+                    if not isinstance(p, Probe):
+                        raise TypeError(f"expected a Probe, got {type(p).__name__}")
+                    checked.add(id(p))
+                site = get((module, func, pc)) if type(func) is int else None
+                if site is None:
+                    if create and type(func) is int and type(pc) is int:
+                        site = self._new_site(module, func, pc)
+                    else:
+                        site = self._site(module, func, pc, create)
+                    if site is None:
+                        continue
+                    if create and not site.probes and site.run is None:
+                        made.append(site)
+                out.append((site, p))
+        except BaseException:
+            for site in made:
+                if not site.probes:
+                    self._sites.pop((site.module, site.func, site.pc), None)
+            raise
+        return out
 
     def probes_at(self, module, func, pc: int) -> tuple:
         site = self._site(module, func, pc, create=False)
@@ -618,6 +750,22 @@ class Instrumentation:
         self._sites[key] = site
         return site
 
+    def _new_site(self, module, func: int, pc: int) -> _Site:
+        """A new site at (module, func index, pc) (the fast path of `_site`)."""
+        d = func - module.num_imported_funcs
+        codes = module.codes
+        if not 0 <= d < len(codes):
+            return self._site(module, func, pc, True)      # raises ValueError
+        if pc == 0:
+            ip = 0
+        else:
+            ip = codes[d].ip_of_pc.get(pc)
+            if ip is None:
+                return self._site(module, func, pc, True)  # raises ValueError
+        site = _Site(self, module, func, pc, d, ip)
+        self._sites[(module, func, pc)] = site
+        return site
+
     def _types_at(self, module, funcidx: int, pc: int) -> tuple:
         m = self._types.get((module, funcidx))
         if m is None:
@@ -629,6 +777,21 @@ class Instrumentation:
             m[0] = ()
             self._types[(module, funcidx)] = m
         return m.get(pc, ())
+
+    def _top_type(self, module, site: _Site):
+        """The type of the top of the stack before the instruction at a site (None: empty).
+        Read off the instruction where it fixes it (the condition of br_if/if/br_table, the
+        last operand of an instruction with a fixed signature); else from re-validating the
+        function once (`_types_at`)."""
+        if site.pc:
+            op = module.codes[site.d].code[site.ip]      # the validator's (unfused) word
+            if op == 0x0D or op == 0x04 or op == 0x0E:
+                return 0x7F
+            sig = _SIGS.get(op)
+            if sig is not None and sig[0]:
+                return sig[0][-1]
+        types = self._types_at(module, site.func, site.pc)
+        return types[-1] if types else None
 
     def _locate(self, addr: int) -> _Site:
         """The site (existing or a fresh detached one) of a code word address: global locs."""
@@ -694,49 +857,105 @@ class Instrumentation:
             self._gcount = self.engine.ffi.addressof(self.engine.thread, "global_count")
         return self._gcount
 
-    def _update(self, site: _Site) -> None:
-        module = site.module
+    def _code_addr(self, module) -> int:
+        a = module.__dict__.get("_wz_code_addr")
+        if a is None:
+            a = module._wz_code_addr = int(self.engine.ffi.cast("uintptr_t", module._code))
+        return a
+
+    def _commit(self, module, sites) -> None:
+        """Realise the probe lists of `sites` (all of `module`): the Python-side tables first,
+        then every code word in one native call (wz_probe_patch), then superinstructions
+        re-fused where the last probe left, entry words, and the listeners (once per function)."""
+        counts, python = self._buffers(module)
         code = module._code
         ops = module._probe_ops
-        w = site.w
-        counts, python = self._buffers(module)
-        addr = int(self.engine.ffi.cast("uintptr_t", code + w))
-        probes = site.probes
-        was_generic = addr in self._frame_sites
-        if probes:
-            unfuse(module, site.d, site.ip)   # no superinstruction may run over a probe
-            if code[w] != OP_PROBE:
-                ops[w] = code[w]
-            py = tuple(p for p in probes if not _count_only(p))
-            if py and site.top_type is None and any(isinstance(p, OperandProbe) for p in py):
-                types = self._types_at(module, site.func, site.pc)
-                site.top_type = types[-1] if types else None
-            site.run = self._make_run(site, py) if py else _NO_RUN
-            python[w] = 1 if py else 0
-            self._by_addr[addr] = site
-            self._runs[addr] = site.run
-            if any(type(p) is not OperandProbe for p in py):
-                self._frame_sites.add(addr)
+        base = module.__dict__.get("_wz_code_addr") or self._code_addr(module)
+        frame_sites = self._frame_sites
+        by_addr, runs = self._by_addr, self._runs
+        set_w, set_f, clear_w, cleared = [], [], [], []
+        changed: dict = {}
+        fusion = module.__dict__.get("_fused_count")
+        for site in sites:
+            w = site.w
+            addr = base + 4 * w
+            was_generic = addr in frame_sites
+            probes = site.probes
+            fused = site.seq
+            if fused == 0:       # the superinstruction this instruction belongs to, if any
+                fused = site.seq = _seq_at(module, site.d, site.ip) if fusion and site.ip \
+                    else None
+            if probes:
+                if fused is not None:
+                    s = fused[0]
+                    if code[s] >= 0x200:      # un-fuse: no superinstruction runs over a probe
+                        module._unfused[s] = code[s]
+                        code[s] = ops[s]
+                if len(probes) == 1:
+                    p = probes[0]
+                    py = () if _count_only(p) else probes
+                else:
+                    py = tuple(p for p in probes if not _count_only(p))
+                if py:
+                    operand = [type(p) is OperandProbe for p in py]
+                    if site.top_type is None and any(isinstance(p, OperandProbe) for p in py):
+                        site.top_type = self._top_type(module, site)
+                    site.run = self._make_run(site, py, all(operand))
+                    if not all(operand):
+                        if not was_generic:
+                            frame_sites.add(addr)
+                    elif was_generic:
+                        frame_sites.discard(addr)
+                else:
+                    site.run = _NO_RUN
+                    if was_generic:
+                        frame_sites.discard(addr)
+                by_addr[addr] = site
+                runs[addr] = site.run
+                set_w.append(w)
+                set_f.append(1 if py else 0)
             else:
-                self._frame_sites.discard(addr)
-            code[w] = OP_PROBE           # last: the interpreter may see it at once
+                site.run = None
+                by_addr.pop(addr, None)
+                if was_generic:
+                    frame_sites.discard(addr)
+                runs[addr] = _NO_RUN        # the interpreter may still be in this OP_PROBE
+                self._sites.pop((module, site.func, site.pc), None)
+                clear_w.append(w)
+                if fused is not None:
+                    cleared.append(fused)
+            if was_generic != (addr in frame_sites):
+                key = (module, site.d)
+                self._generic[key] = self._generic.get(key, 0) + (-1 if was_generic else 1)
+            if site.pc == 0:
+                self._set_entry(module, site.d, bool(probes))
+            if site.func not in changed:
+                changed[site.func] = site.pc
+        if len(set_w) + len(clear_w) == 1:      # one word: no arrays to build
+            if set_w:
+                w = set_w[0]
+                python[w] = set_f[0]
+                if code[w] != OP_PROBE:
+                    ops[w] = code[w]
+                    code[w] = OP_PROBE
+            else:
+                w = clear_w[0]
+                if code[w] == OP_PROBE:
+                    code[w] = ops[w]
+                python[w] = 0
         else:
-            if code[w] == OP_PROBE:
-                code[w] = ops[w]
-                refuse(module, site.d, site.ip)
-            python[w] = 0
-            site.run = None
-            self._by_addr.pop(addr, None)
-            self._frame_sites.discard(addr)
-            self._runs[addr] = _NO_RUN      # the interpreter may still be in this OP_PROBE
-            self._sites.pop((module, site.func, site.pc), None)
-        if was_generic != (addr in self._frame_sites):
-            key = (module, site.d)
-            self._generic[key] = self._generic.get(key, 0) + (-1 if was_generic else 1)
-        if site.pc == 0:
-            self._set_entry(module, site.d, bool(probes))
-        for fn in self._listeners:
-            fn(module, site.func, site.pc)
+            ffi = self.engine.ffi
+            self.engine.lib.wz_probe_patch(code, ops, python, ffi.new("uint32_t[]", set_w),
+                                           ffi.new("uint8_t[]", set_f), len(set_w),
+                                           ffi.new("uint32_t[]", clear_w), len(clear_w))
+        for s, _, seq in cleared:      # re-fuse a sequence no probe is left in
+            if s in module._unfused and code[s] == ops[s] and \
+                    all(code[x] < OP_PROBE for x in seq[1:]):
+                code[s] = module._unfused.pop(s)
+        if self._listeners:
+            for fn in self._listeners:
+                for func, pc in changed.items():
+                    fn(module, func, pc)
 
     def _set_entry(self, module, d: int, on: bool) -> None:
         """Calls start at ip 1 (skipping OP_ENTRY, zero cost) unless an entry probe is there."""
@@ -766,11 +985,16 @@ class Instrumentation:
         for fn in self._listeners:
             fn(None, None, None)
 
-    def _make_run(self, site: _Site, probes: tuple):
+    def _make_run(self, site: _Site, probes: tuple, operand: bool | None = None):
         """`(f, arg)` that `fire` calls as `f(arg)` for a site: iterates over this snapshot of
-        its probes; returns None or a ProbeAction. Single probes are called directly."""
+        its probes; returns None or a ProbeAction. Single probes are called directly.
+        `operand`: all of them are OperandProbes (computed here when None)."""
+        if operand is None:
+            operand = all(type(p) is OperandProbe for p in probes)
+        if not operand and len(probes) == 1:
+            return probes[0].fire, DynamicLoc(site)      # no closure in between
         note = self._note
-        if all(type(p) is OperandProbe for p in probes):
+        if operand:
             cbs = tuple(p.callback for p in probes)
             ty = site.top_type
             engine = self.engine

@@ -82,13 +82,70 @@ def _func_index(module, func) -> int:
     raise KeyError(f"no function named {func!r}")
 
 
-def instructions(module, func) -> Iterator[tuple[int, int, tuple]]:
+def _code(module, funcidx: int):
+    """The validator's FuncCode of a defined function of a `Module` (None for a ModuleDef)."""
+    code_of = getattr(module, "code_of", None)
+    return code_of(funcidx) if code_of is not None else None
+
+
+def _cache(module, name: str) -> dict:
+    """A per-module cache dict (kept on the Module / ModuleDef object)."""
+    d = module.__dict__.get(name)
+    if d is None:
+        d = module.__dict__[name] = {}
+    return d
+
+
+def instructions(module, func, ops: Iterable[int] | None = None, immediates: bool = True,
+                 pcs: Iterable[int] | None = None) -> Iterator[tuple[int, int, tuple | None]]:
     """Yield `(pc, opcode, immediates)` for every instruction of defined function `func`
     (an index or a name), up to and including the final `end`. Opcodes are `wizardpy.opcodes`
-    numbers; pc is the byte offset from the start of the body (locals included)."""
+    numbers; pc is the byte offset from the start of the body (locals included).
+
+    Selections, fast for a `Module` (they read the validator's list of (pc, opcode) instead of
+    decoding the body, and decode only what they yield; a monitor's set-up then costs little
+    per instruction): `ops` (a set of opcodes) yields only the instructions with one of those
+    opcodes, e.g. `instructions(m, f, {opcodes.CALL})`; `pcs` (a set of pcs) only the
+    instructions at those pcs; `immediates=False` yields `(pc, opcode, None)` (no decoding)."""
     from .disasm import iter_instructions
 
-    return iter_instructions(_defn(module), _func_index(module, func))
+    fidx = _func_index(module, func)
+    fc = _code(module, fidx)
+    if ops is not None or pcs is not None:
+        want = None if ops is None else (ops if isinstance(ops, (set, frozenset)) else frozenset(ops))
+        at = None if pcs is None else (pcs if isinstance(pcs, (set, frozenset)) else frozenset(pcs))
+        if fc is None:
+            return ((pc, op, imm if immediates else None)
+                    for pc, op, imm in instructions(module, fidx)
+                    if (want is None or op in want) and (at is None or pc in at))
+        sel = [(pc, op) for pc, op in fc.instrs
+               if (want is None or op in want) and (at is None or pc in at)]
+        if not immediates:
+            return ((pc, op, None) for pc, op in sel)
+        return _decoded(module, fidx, sel)
+    if not immediates and fc is not None:
+        return ((pc, op, None) for pc, op in fc.instrs)
+    cache = _cache(_defn(module), "_wz_instructions")
+    got = cache.get(fidx)
+    if got is None:
+        got = cache[fidx] = tuple(iter_instructions(_defn(module), fidx))
+    if not immediates:
+        return ((pc, op, None) for pc, op, _ in got)
+    return iter(got)
+
+
+def _decoded(module, fidx: int, sel) -> Iterator[tuple[int, int, tuple]]:
+    """Decode the instructions at the selected (pc, opcode) of a function."""
+    from .binary import decode_instruction
+
+    defn = _defn(module)
+    body = defn.codes[fidx - defn.num_imported_funcs]
+    base = body.body_offset
+    raw = defn.raw
+    end = base + body.size
+    for pc, _ in sel:
+        op, imm, _ = decode_instruction(raw, base + pc, end)
+        yield pc, op, imm
 
 
 def defined_functions(module) -> range:
@@ -111,14 +168,24 @@ def format_instruction(module, op: int, imm: tuple) -> str:
 
 def block_ends(module, func) -> dict[int, int]:
     """{pc of each block/loop/if: pc of its matching `end`}."""
-    out: dict[int, int] = {}
-    stack: list[int] = []
-    for pc, op, _ in instructions(module, func):
-        if op in (ops.BLOCK, ops.LOOP, ops.IF):
-            stack.append(pc)
-        elif op == ops.END and stack:
-            out[stack.pop()] = pc
-    return out
+    fidx = _func_index(module, func)
+    fc = _code(module, fidx)
+    if fc is None:
+        return _block_ends_decoded(module, fidx)
+    cache = _cache(module, "_wz_block_ends")
+    got = cache.get(fidx)
+    if got is None:
+        got = {}
+        stack: list[int] = []
+        push, pop = stack.append, stack.pop
+        for pc, op in fc.instrs:
+            if op == 0x0B:
+                if stack:
+                    got[pop()] = pc
+            elif op == 0x02 or op == 0x03 or op == 0x04:
+                push(pc)
+        cache[fidx] = got
+    return dict(got)
 
 
 @dataclass(frozen=True)
@@ -139,6 +206,99 @@ _ENDS_BLOCK = frozenset((ops.BR, ops.BR_IF, ops.BR_TABLE, ops.RETURN, ops.UNREAC
 
 
 def block_leaders(module, func) -> set[int]:
+    """The pcs where a basic block of `func` starts: exactly the points where control can arrive
+    other than by falling through from the previous instruction, plus the instructions calls
+    return to (docs/internal-code.md says where branches land):
+
+    - the first instruction (function entry);
+    - every branch target: a `loop` that some br/br_if/br_table targets; the instruction after
+      the `end` of a block/if that some branch targets; the function's final `end` when a branch
+      targets the function label (it executes as `return`); the `end` of every `if` (where a
+      false `if` without else jumps, and where `else` jumps when the then-arm finishes); the
+      first instruction after `else` (where a false `if` jumps);
+    - the instruction after br, br_if, br_table, return, unreachable, if, else, call,
+      call_indirect.
+
+    A `loop` no branch targets, or the code after a block's `end` no branch targets, is reached
+    only by falling through and starts no block.
+
+    For a `Module` this is read from the validator's internal code (where every branch, `if`
+    and `else` lands is an immediate there), without decoding the binary again; the result is
+    cached per function."""
+    return set(_leaders(module, _func_index(module, func)))
+
+
+def _leaders(module, fidx: int) -> frozenset:
+    fc = _code(module, fidx)
+    if fc is None:
+        return frozenset(_block_leaders_decoded(module, fidx))
+    cache = _cache(module, "_wz_leaders")
+    got = cache.get(fidx)
+    if got is not None:
+        return got
+    instrs = fc.instrs
+    if not instrs:
+        got = cache[fidx] = frozenset()
+        return got
+    code, ip_of_pc, pc_of_ip = fc.code, fc.ip_of_pc, fc.pc_of_ip
+    ends = _ENDS_BLOCK
+    leaders = {instrs[0][0]}
+    add = leaders.add
+    n = len(instrs)
+    for k in [k for k, (_, op) in enumerate(instrs) if op in ends]:
+        pc, op = instrs[k]
+        if k + 1 < n:
+            add(instrs[k + 1][0])
+        if op <= 0x0E and op != 0x00:       # if, else, br, br_if, br_table
+            ip = ip_of_pc[pc]
+            if op == 0x0E:
+                for j in range(code[ip + 1] + 1):
+                    add(pc_of_ip[code[ip + 2 + 3 * j]])
+            else:        # if: else_ip (after `else`, or the `end`); else: its `end`; br/br_if
+                add(pc_of_ip[code[ip + 1]])
+    got = cache[fidx] = frozenset(leaders)
+    return got
+
+
+def basic_blocks(module, func) -> list[BasicBlock]:
+    """The basic blocks of `func` in code order, split at `block_leaders(module, func)`: when a
+    block's first instruction executes, all of its instructions execute, in order, unless one of
+    them traps (a trap ends the run). Every instruction is in exactly one block. Used by
+    coverage (block coverage), hotness, icount, opcodes and timeout."""
+    fidx = _func_index(module, func)
+    fc = _code(module, fidx)
+    if fc is None:
+        return _basic_blocks_decoded(module, fidx)
+    cache = _cache(module, "_wz_blocks")
+    got = cache.get(fidx)
+    if got is None:
+        leaders = _leaders(module, fidx)
+        pcs = [pc for pc, _ in fc.instrs]
+        cuts = [k for k, pc in enumerate(pcs) if pc in leaders]
+        cuts.append(len(pcs))
+        new = object.__new__
+        got = []
+        for a, b in zip(cuts, cuts[1:]):
+            bb = new(BasicBlock)            # (a frozen dataclass's __init__ is slow)
+            bb.__dict__.update(start=pcs[a], end=pcs[b - 1], pcs=tuple(pcs[a:b]))
+            got.append(bb)
+        got = cache[fidx] = tuple(got)
+    return list(got)
+
+
+def _block_ends_decoded(module, func) -> dict[int, int]:
+    """{pc of each block/loop/if: pc of its matching `end`}."""
+    out: dict[int, int] = {}
+    stack: list[int] = []
+    for pc, op, _ in instructions(module, func):
+        if op in (ops.BLOCK, ops.LOOP, ops.IF):
+            stack.append(pc)
+        elif op == ops.END and stack:
+            out[stack.pop()] = pc
+    return out
+
+
+def _block_leaders_decoded(module, func) -> set[int]:
     """The pcs where a basic block of `func` starts: exactly the points where control can arrive
     other than by falling through from the previous instruction, plus the instructions calls
     return to (docs/internal-code.md says where branches land):
@@ -187,12 +347,12 @@ def block_leaders(module, func) -> set[int]:
     return leaders
 
 
-def basic_blocks(module, func) -> list[BasicBlock]:
+def _basic_blocks_decoded(module, func) -> list[BasicBlock]:
     """The basic blocks of `func` in code order, split at `block_leaders(module, func)`: when a
     block's first instruction executes, all of its instructions execute, in order, unless one of
     them traps (a trap ends the run). Every instruction is in exactly one block. Used by
     coverage (block coverage), hotness, icount, opcodes and timeout."""
-    leaders = block_leaders(module, func)
+    leaders = _block_leaders_decoded(module, func)
     blocks: list[BasicBlock] = []
     cur: list[int] = []
     for pc, _, _ in instructions(module, func):
