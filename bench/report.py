@@ -81,6 +81,8 @@ def _na(why: str | None) -> str:
         return "*skipped*"
     if why.startswith("not run"):
         return "*not run*"
+    if why.startswith("TIMEOUT"):
+        return "**TIMEOUT**"
     return f"*{NA}*"
 
 
@@ -97,7 +99,11 @@ def _tier_gap(result: dict, tier: str, analysis: str) -> str:
         return f"{NA}: {m.get('why')}"
     for g in result.get("groups", {}).values():
         for n, why in g.get("unavailable", {}).items():
-            if n.startswith(f"wizardpy-{tier}") and why.startswith("not run"):
+            if n == f"wizardpy-{tier}+{analysis}" and why.startswith(("TIMEOUT", "not run")):
+                return why
+    for g in result.get("groups", {}).values():
+        for n, why in g.get("unavailable", {}).items():
+            if n.startswith(f"wizardpy-{tier}") and why.startswith(("TIMEOUT", "not run")):
                 return why
     for g in result.get("groups", {}).values():
         for n, cr in g.get("configs", {}).items():
@@ -115,6 +121,25 @@ def _cell_unavailable(g: dict, name: str) -> str | None:
     return None
 
 
+def inputs_label(result: dict, section: str, tier: str | None = None) -> str:
+    """"main inputs (58–998 M instr)": which input a figure comes from, with the range of
+    executed instructions over the workloads measured."""
+    gs = [g for _, g in _groups(result, section) if tier is None or g.get("tier") == tier]
+    if not gs:
+        return "–"
+    inp = next((g.get("inputs") for g in gs if g.get("inputs")), section)
+    fuel = [g["fuel"] for g in gs if g.get("fuel") and g.get("configs")]
+    name = {"main": "main inputs", "large": "large inputs", "small": "small inputs",
+            "quick": "quick inputs"}.get(inp, f"{inp} inputs")
+    if not fuel:
+        return name
+    lo, hi = min(fuel), max(fuel)
+    def m(x: float) -> str:
+        return f"{x / 1e6:.0f}" if x >= 1e7 else f"{x / 1e6:.1f}"
+    rng = f"{m(lo)} M" if lo == hi else f"{m(lo)}–{m(hi)} M"
+    return f"{name} ({rng} instr)"
+
+
 # ---------------------------------------------------------------------------------------------
 # the targets
 
@@ -124,8 +149,10 @@ def summarize(result: dict) -> dict:
     tier_why = {t: v.get("why", "") for t, v in avail.get("tiers", {}).items()}
     targets: list[dict] = []
 
+    inputs = ""
+
     def add(name: str, figure: str, measured: str, met: bool | None, detail: str = "") -> None:
-        targets.append({"target": name, "figure": figure, "measured": measured,
+        targets.append({"target": name, "figure": figure, "measured": measured, "inputs": inputs,
                         "met": met, "status": "not available" if met is None else ("met" if met else "NOT met"),
                         "detail": detail})
 
@@ -134,6 +161,7 @@ def summarize(result: dict) -> dict:
     for key, figure, what, tier in (("int/wasm3 throughput", f"≥ {TARGETS['int_vs_wasm3']}× wasm3 throughput", "interpreter vs wasm3", "int"),
                                     ("jit/wasmtime time", f"≤ {TARGETS['jit_vs_wasmtime']}× wasmtime time", "JIT vs wasmtime", "jit")):
         for kname, g in kern:
+            inputs = f"kernel {kname}({g['size']:,}), {g.get('fuel', 0) / 1e6:.0f} M instr"
             r = g.get("ratios", {}).get(key)
             if r is None:
                 why = _cell_unavailable(g, f"wizardpy-{tier}") or g["configs"].get(f"wizardpy-{tier}", {}).get("error") \
@@ -155,6 +183,7 @@ def summarize(result: dict) -> dict:
     overhead_rows = {}
     for tier in TIERS:
         tt = TARGETS["overhead"].get("jit" if tier != "int" else "int")
+        inputs = inputs_label(result, "main", tier)
         for mon in MONITORS:
             lim = tt[mon]
             label = f"{mon} overhead, {tier}" + (" (JIT targets)" if tier == "tiered" else "")
@@ -171,7 +200,7 @@ def summarize(result: dict) -> dict:
             overhead_rows[(tier, mon)] = {"geomean": gm, "worst": worst[1]["median"], "worst_workload": worst[0],
                                           "within": n_ok, "n": len(meds), "not_run": not_run}
             add(label, f"≤ {lim}×", f"geomean {gm:.2f}×, worst {worst[1]['median']:.2f}× ({worst[0]}); "
-                f"{n_ok}/{len(meds)} workloads within"
+                f"{n_ok}/{len(meds)} workload{'s' if len(meds) != 1 else ''} within"
                 + (f"; **{not_run} workload(s) not measured** (time budget or failure)" if not_run else ""),
                 n_ok == len(meds))
 
@@ -179,6 +208,7 @@ def summarize(result: dict) -> dict:
     for an, key, lim, unit in (("probe-branch", "probe_us_per_firing", TARGETS["probe_us_per_firing"], "µs per firing"),
                                ("probe-global", "global_us_per_instr", TARGETS["global_us_per_instr"], "µs per instruction")):
         for tier in TIERS:
+            inputs = inputs_label(result, "small", tier)
             vals = []
             skipped = []
             for k, g in _groups(result, "small"):
@@ -195,11 +225,12 @@ def summarize(result: dict) -> dict:
             med = statistics.median(v for _, v, _ in vals)
             worst = max(vals, key=lambda x: x[1])
             add(what, f"≤ {lim} {unit}",
-                f"median {med:.3f}, worst {worst[1]:.3f} ({worst[0]}) over {len(vals)} workloads"
+                f"median {med:.3f}, worst {worst[1]:.3f} ({worst[0]}) over {len(vals)} workload{'s' if len(vals) != 1 else ''}"
                 + (f"; {len(skipped)} skipped (input too large)" if skipped else ""),
                 all(v <= lim for _, v, _ in vals))
 
     # zero cost when unused
+    inputs = inputs_label(result, "main", "int")
     rows = per.get(("int", REMOVED), [])
     if rows:
         meds = [o["median"] for _, o in rows]
@@ -215,6 +246,7 @@ def summarize(result: dict) -> dict:
 
     # graphviz load
     load = result.get("load") or {}
+    inputs = f"graphviz.wasm ({load['bytes'] / 1e3:.0f} kB)" if load.get("bytes") else "graphviz.wasm"
     wz = (load.get("engines") or {}).get("wizardpy (Module: decode+validate)", {})
     if "time_s" in wz:
         add("graphviz.wasm load (decode + validate)", f"< {TARGETS['graphviz_load_s']} s",
@@ -224,6 +256,7 @@ def summarize(result: dict) -> dict:
         add("graphviz.wasm load (decode + validate)", "< 1 s", f"{NA}: {load.get('error') or wz.get('error') or 'not measured'}", None)
 
     # tiered faster than int where int > 1 s
+    inputs = inputs_label(result, "large") if _groups(result, "large") else inputs_label(result, "main", "int")
     over = []
     for k, g in _groups(result, "large") + _groups(result, "main"):
         ci = g["configs"].get("wizardpy-int", {})
@@ -261,8 +294,8 @@ def targets_table(result: dict) -> list[str]:
     rows = []
     for t in result.get("summary", {}).get("targets", []):
         st = {"met": "met", "NOT met": "**NOT met**", "not available": "**not available**"}[t["status"]]
-        rows.append([t["target"], t["figure"], t["measured"], st])
-    return _table(["target", "goal", "measured", "status"], rows)
+        rows.append([t["target"], t["figure"], t["measured"], t.get("inputs") or "–", st])
+    return _table(["target", "goal", "measured", "measured on", "status"], rows)
 
 
 def _time_cell(cr: dict | None, g: dict, name: str) -> str:
@@ -276,6 +309,112 @@ def _time_cell(cr: dict | None, g: dict, name: str) -> str:
     return f"{fmt_s(t['median'])} ({fmt_s(t['min'])}–{fmt_s(t['max'])})"
 
 
+TIMING_NOTE = {
+    "int": "wall time = Module() + probe insertion + instantiation + run + the monitor's report, a "
+           "fresh Engine per run.",
+    "tiered": "a fresh Engine per run (end to end); the tier-up compile time of each run is "
+              "subtracted from both sides and reported separately.",
+    "jit": "one worker per configuration decodes the module, inserts the probes and compiles the "
+           "whole module once (not in the times; see load/compile below); each run = a fresh "
+           "instance with the monitor attached + `_start` + the monitor's report. Recompilations "
+           "during a run (a probe change invalidates compiled code, e.g. coverage's self-removing "
+           "probes) are in the time: they are the monitor's cost. A configuration whose probes change "
+           "while it runs gets a fresh Engine + Module per run (timing \"fresh\"), its initial "
+           "compilation left out the same way.",
+}
+
+
+def _limit(result: dict) -> str:
+    c = result.get("config", {})
+    return f"{c.get('warmup_limit_s', '?')} s in this run"
+
+
+def _compile_note(cr: dict) -> str:
+    out = ""
+    if cr.get("compile"):
+        once = cr.get("timing") == "warm" or (cr.get("compile_once_s") is not None
+                                              and not cr.get("compile_s"))
+        out += f" (JIT compile {fmt_s(cr['compile']['median'])}{', once' if once else ''})"
+    if cr.get("recompile") and cr["recompile"]["median"] > 0:
+        out += f" (recompiles {fmt_s(cr['recompile']['median'])}/run, in the time)"
+    return out
+
+
+def inputs_section(result: dict) -> list[str]:
+    """Per workload: the size and executed instructions of each input the run used."""
+    cols: dict[str, dict[str, tuple]] = {}
+    kinds: list[str] = []
+    for k, g in result.get("groups", {}).items():
+        if g.get("section") == "kernels" or not g.get("fuel"):
+            continue
+        kind = {"main": "main", "small": "small", "large": "large"}[g["section"]]
+        if g["section"] == "main":
+            kind = "main" if g.get("inputs") in ("main", "quick", None) else f"{g.get('inputs')} (jit)"
+        if kind == "large" or kind.startswith("large"):
+            kind = "large (jit, tier-up)"
+        if kind not in kinds:
+            kinds.append(kind)
+        cols.setdefault(g["target"], {})[kind] = (g["size"], g["fuel"])
+    if not cols:
+        return []
+    order = [k for k in ("main", "large (jit, tier-up)", "small") if k in kinds] + \
+        [k for k in kinds if k not in ("main", "large (jit, tier-up)", "small")]
+    rows = []
+    for w, d in cols.items():
+        rows.append([w] + [f"{d[k][0]:,}: {d[k][1] / 1e6:,.1f} M" if k in d else "–" for k in order])
+    L = ["## Inputs", ""]
+    L += _table(["workload"] + [f"{k} input: size: instr" for k in order], rows)
+    L.append("")
+    L.append("main: the int and tiered matrices, wasmtime and native; large: the jit matrix (so that "
+             "compiled code runs ~0.1 s) and the tier-up group (the interpreter needs > 1 s); small: "
+             "Python probes and pywasm (the smallest input). Instructions: wasmtime fuel.")
+    L.append("")
+    return L
+
+
+def plan_section(result: dict) -> list[str]:
+    """How the run was laid out and how long each part took."""
+    t = result.get("timing") or {}
+    p = result.get("plan") or {}
+    cfg = result.get("config", {})
+    if not t:
+        return []
+    L = ["## Run plan and durations", ""]
+    est = p.get("sections_s", {})
+    cpu = t.get("sections_cpu_s", {})
+    rows = []
+    for sec, took in t.get("sections_s", {}).items():
+        n = sum(1 for g in result.get("groups", {}).values()
+                if (g.get("section") == sec or (g.get("section") in ("main", "small") and g.get("tier") == sec)))
+        rows.append([sec, str(n), fmt_s(est.get(sec)) if sec in est else "–", fmt_s(took),
+                     fmt_s(cpu.get(sec)) if sec in cpu else "–"])
+    for k, name in (("load_s", "graphviz load"), ("compile_s", "compile time vs size")):
+        if k in t:
+            rows.append([name, "–", "–", fmt_s(t[k]), "–"])
+    L += _table(["part", "groups", "estimated", "took (sum of its groups)", "CPU of its workers"], rows)
+    L.append("")
+    jobs = cfg.get("jobs", 1)
+    L.append(f"Whole run {fmt_s(result.get('elapsed_s'))} (plan estimate {fmt_s(p.get('total_s'))}, budget "
+             f"{fmt_s(cfg.get('budget_s'))}). "
+             + (f"{jobs} lanes: {jobs} blocks (a workload on one tier) ran at a time, each timing one run "
+                "at a time, so the sums above exceed the wall time; ratios are paired within a lane, "
+                "absolute times include a busy neighbour core. " if jobs > 1 else
+                "One timed run at a time on the whole machine. ")
+             + f"Load average at the start: {result.get('machine', {}).get('loadavg_at_start')} (CPU "
+             "seconds of the workers are what the run costs on an idle machine). "
+             + f"Warm-ups (untimed) ran {cfg.get('warmup_parallel', 1)} at a time per lane; a warm-up "
+             f"longer than {cfg.get('warmup_limit_s', '?')} s is stopped (TIMEOUT). Per-group durations: "
+             "`elapsed_s` of each group in the JSON.")
+    not_run = sorted({k for k, g in result.get("groups", {}).items()
+                      if any(str(w).startswith("not run: the time budget") for w in g.get("unavailable", {}).values())})
+    if not_run:
+        L.append("")
+        L.append(f"**Not run (time budget): {len(not_run)} group(s)**: " + ", ".join(not_run[:40])
+                 + (" …" if len(not_run) > 40 else ""))
+    L.append("")
+    return L
+
+
 def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
     m = result["machine"]
     cfg = result["config"]
@@ -286,7 +425,8 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
              f"{m.get('loadavg_at_start')}) · {m.get('platform')} · Python {m.get('python')} · wizardpy "
              f"{m.get('git_commit')}{' (dirty tree)' if m.get('git_dirty') else ''} · "
              f"{cfg['reps']} timed repetitions per configuration after a warm-up · run took "
-             f"{result.get('elapsed_s', 0) / 60:.1f} min")
+             f"{result.get('elapsed_s', 0) / 60:.1f} min"
+             + (f" on {cfg['jobs']} lanes" if cfg.get("jobs", 1) > 1 else ""))
     L.append("")
     vers = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items() if v and v != "?")
     L.append(f"Versions: {vers}.")
@@ -295,8 +435,8 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
             rel = os.path.relpath(json_path, base)
         except ValueError:
             rel = str(json_path)
-        L.append(f"Raw data: [`{rel}`]({rel}). Regenerate with `make bench` (full, ~30 min) or "
-                 f"`wizardpy bench --quick` (~2 min).")
+        L.append(f"Raw data: [`{rel}`]({rel}). Regenerate with `make bench` (full, ≤ 30 min) or "
+                 f"`wizardpy bench --quick` (a ~2-minute smoke run).")
     L.append("")
     fails = result.get("failures", [])
     if fails:
@@ -305,6 +445,16 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
         L += [f"- **{short(f)}**" for f in fails]
         L.append("")
         L.append("(Full messages in the JSON: `failures`, and `error` of each configuration.)")
+        L.append("")
+    touts = result.get("timeouts", [])
+    if touts:
+        L.append(f"## **TIMEOUTS ({len(touts)})**")
+        L.append("")
+        L += [f"- **{short(t)}**" for t in touts]
+        L.append("")
+        L.append(f"A configuration stopped at the warm-up time limit ({_limit(result)}) is not tried "
+                 "on the other workloads; every cell it would fill says **TIMEOUT**. (Not a wrong "
+                 "result: the run's exit status stays 0 unless something failed.)")
         L.append("")
     av = result.get("availability", {})
     missing = [f"tier `{t}`: {v['why']}" for t, v in av.get("tiers", {}).items() if not v["available"]]
@@ -321,8 +471,12 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
     L += targets_table(result)
     L.append("")
     L.append("Ratios are medians of per-repetition paired ratios (configuration and baseline run in "
-             "the same round-robin round), with min–max in parentheses.")
+             "the same round-robin round), with min–max in parentheses. \"measured on\" names the input "
+             "each figure comes from (the range: executed Wasm instructions, wasmtime fuel, over the "
+             "workloads); the sizes per workload are in [Inputs](#inputs).")
     L.append("")
+    L += inputs_section(result)
+    L += plan_section(result)
     for c in CHARTS:
         if (base / "results" / c).exists() or result.get("charts"):
             pass
@@ -376,7 +530,7 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
             gi = gs.get("int") or next(iter(gs.values()))
             row = [f"{w}({gi['size']})", f"{gi.get('fuel', 0) / 1e6:,.0f} M"]
             for name, tier in (("native", "int"), ("wasmtime", "int"), ("wizardpy-int", "int"),
-                               ("wizardpy-jit", "jit"), ("wizardpy-tiered", "tiered")):
+                               ("wizardpy-tiered", "tiered"), ("wizardpy-jit", "jit")):
                 g = gs.get(tier)
                 if g is None:
                     row.append(f"*{NA}*" if tier not in cfg["tiers"] else "–")
@@ -385,18 +539,25 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
                 cell = _time_cell(cr, g, name)
                 if cr and "instr_per_s" in cr and "error" not in cr:
                     cell += f"<br>{fmt_ips(cr['instr_per_s']['median'])}/s"
+                if g is not gi and g.get("size") != gi.get("size") and cr is not None:
+                    cell += f"<br>(input {g['size']}: {g.get('fuel', 0) / 1e6:,.0f} M)"
                 row.append(cell)
             r = gi.get("ratios", {})
             row.append(fmt_ratio(r.get("wasmtime/native time")))
             row.append(fmt_ratio(r.get("int/wasmtime time"), 1))
             rows.append(row)
-        L += _table(["workload(size)", "instr", "native gcc -O2", "wasmtime", "wizardpy int", "wizardpy jit",
-                     "wizardpy tiered", "wasmtime/native (execution)", "int/wasmtime (execution)"], rows)
+        L += _table(["workload(size)", "instr", "native gcc -O2", "wasmtime", "wizardpy int",
+                     "wizardpy tiered", "wizardpy jit (large input)",
+                     "wasmtime/native (execution)", "int/wasmtime (execution)"], rows)
         L.append("")
-        L.append("Wall time median (min–max): module load/compile + instantiation + `_start` (native: the "
-                 "whole process; wasmtime: Cranelift compiles the module in every run, ~60–100 ms here); "
-                 "the ratios compare execution only (`_start`, native: the process); instr/s = wasmtime fuel / execution time. The interpreter's peers run in its "
-                 "group (interleaved with it); jit and tiered run in their own groups.")
+        L.append("Main inputs, except the jit column: the jit tier runs the large inputs (a main input "
+                 "takes compiled code only ~5–40 ms); compare engines by instr/s (wasmtime fuel / "
+                 "execution time). Wall time median (min–max): module load/compile + instantiation + "
+                 "`_start` (native: the whole process; wasmtime: Cranelift compiles the module in every "
+                 "run, ~60–100 ms here; tiered: its tier-up compilations included; jit: instantiation + "
+                 "`_start`, the module compiled once per worker, see the load/compile column below); "
+                 "the ratios compare execution only (`_start`, native: the process). The interpreter's "
+                 "peers run in its group (interleaved with it); jit and tiered run in their own groups.")
         L.append("")
 
         # overheads per tier
@@ -422,19 +583,23 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
                         o = cr["overhead"]
                         lim = tt.get(a)
                         bad = lim is not None and o["median"] > lim
-                        txt = fmt_ratio(o)
-                        row.append(f"**{txt}**" if bad else txt)
+                        txt = fmt_ratio(o) if not cr.get("once") else f"{o['median']:.2f}×"
+                        row.append((f"**{txt}**" if bad else txt) + (" (1 run†)" if cr.get("once") else ""))
                     else:
                         row.append("–")
                 rows.append(row)
             head = ["workload", "no analysis"] + [f"{a} (≤{tt[a]}×)" if a in tt else a for a in cols]
             L += _table(head, rows)
             L.append("")
-            L.append("Overhead = wall time with the analysis / without (same tier, paired per round), "
-                     "median (min–max)" + ("; the JIT's compile time of each run (the whole module, "
-                     "recompiled when probes change) is subtracted from both and reported separately"
-                     if tier != "int" else "; wall time = Module() + probe insertion + instantiation + "
-                     "run + the monitor's report") + ".")
+            L.append(f"{inputs_label(result, 'main', tier)[0].upper()}{inputs_label(result, 'main', tier)[1:]}. "
+                     "Overhead = wall time with the analysis / without (same tier, paired per round), "
+                     "median (min–max); " + TIMING_NOTE[tier])
+            if any(cr.get("once") for gs in by_w.values() if gs.get(tier)
+                   for cr in gs[tier]["configs"].values()):
+                L.append("")
+                L.append(f"† measured once (its warm-up): one run costs more than "
+                         f"{cfg.get('max_repeat_cpu_s', '?')} CPU s (see the note in Every configuration), "
+                         "so it is not repeated.")
             ov = result.get("summary", {}).get("overhead", {})
             gm = [f"{a} {ov[f'{tier}/{a}']['geomean']:.2f}×" for a in MONITORS if f"{tier}/{a}" in ov]
             if gm:
@@ -511,11 +676,21 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
                 rows.append([f"{g['target']}({g['size']})", f"*{NA}*", f"*{NA}*", f"*{NA}*", "–"])
                 continue
             row = [f"{g['target']}({g['size']})"]
+            jg = result.get("groups", {}).get(f"{g['target']}/main/jit")
             for name in ("wizardpy-int", "wizardpy-jit", "wizardpy-tiered"):
+                if name == "wizardpy-jit" and name not in g["configs"] and jg and jg.get("size") == g["size"]:
+                    cell = _time_cell(jg["configs"].get(name), jg, name)
+                    row.append(cell + (" (jit group)" if name in jg["configs"] else ""))
+                    continue
                 row.append(_time_cell(g["configs"].get(name), g, name))
             row.append(fmt_ratio(g.get("ratios", {}).get("tiered/int time")))
             rows.append(row)
         L += _table(["workload(size)", "int", "jit", "tiered", "tiered/int"], rows)
+        L.append("")
+        L.append("Wall times; tiered/int = whole wall times paired per round (tiered's tier-up "
+                 "compilations included: they are part of what it claims). The jit column is the jit "
+                 "tier's matrix at the same input (its own group: compiled once per worker, not paired "
+                 "with int).")
         why = {g["unavailable"].get("all") for k, g in lg if "all" in g.get("unavailable", {})}
         if why:
             L.append("")
@@ -569,17 +744,19 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
                          fmt_s(cr["run"]["median"]) if cr.get("run") else "–",
                          f"{cr.get('instr', 0):,}" if cr.get("instr") else "–",
                          fmt_ips(cr["instr_per_s"]["median"]) if cr.get("instr_per_s") else "–",
-                         (fmt_s(load_t["median"]) if load_t else "–")
-                         + (f" (JIT compile {fmt_s(cr['compile']['median'])})" if cr.get("compile") else ""),
+                         (fmt_s(load_t["median"]) if load_t else "–") + _compile_note(cr),
                          f"{cr.get('rss_kb', 0) / 1024:.0f} MB" if cr.get("rss_kb") else "–"])
             if cr.get("note"):
                 rows[-1][2] += f" ({cr['note']})"
     L += _table(["group", "configuration", "wall time median (min–max)", "execution", "instr (fuel)",
                  "instr/s", "load/compile", "peak RSS"], rows)
     L.append("")
-    L.append("load/compile: wizardpy `Module()` (decode + validate, + compile for a JIT tier), wasmtime "
-             "`Module()` (Cranelift), wasm3 `load` (it compiles lazily, during the warm-up call); peak "
-             "RSS of the configuration's own process (Python and its imports included, ~40–60 MB).")
+    L.append("load/compile: wizardpy `Module()` (decode + validate); JIT compile: tier tiered's "
+             "tier-up compilations per run (subtracted for the overhead ratios), tier jit's whole-module "
+             "compilation once per worker (not in the wall time), and its recompilations after probe "
+             "changes per run (in the wall time); wasmtime `Module()` (Cranelift), wasm3 `load` (it "
+             "compiles lazily, during the warm-up call); peak RSS of the configuration's own process "
+             "(Python and its imports included, ~40–60 MB).")
     warns = result.get("warnings", [])
     if warns:
         L.append("")
@@ -594,6 +771,8 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
 
 def console(result: dict) -> str:
     L = []
+    for t in result.get("timeouts", []):
+        L.append(f"[TIMEOUT] {t}")
     for t in result.get("summary", {}).get("targets", []):
         mark = {"met": "ok ", "NOT met": "NO ", "not available": "n/a"}[t["status"]]
         L.append(f"[{mark}] {t['target']}: {t['measured']} (goal {t['figure']})")

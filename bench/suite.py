@@ -1,36 +1,60 @@
 """The benchmark suite: workloads x tiers x analyses, and the peers, in one interleaved run.
 
     python -m bench suite [--quick] [--workloads W ...] [--tiers T ...] [--analyses A ...]
-                          [--peers P ...] [--reps N] [--no-kernels] [--out DIR]
+                          [--peers P ...] [--reps N] [--no-kernels] [--jobs N] [--budget MIN]
+                          [--plan] [--out DIR]
     wizardpy bench ...      (the same, from a repository checkout)
-    make bench              (the standard full run)
+    make bench              (the standard full run: ~15-20 min on an idle 2-core machine)
 
-What one run measures (bench/RESULTS.md explains every column):
+What one run measures (bench/RESULTS.md explains every column), and on which inputs:
 
 * **kernels** (bench/kernels: fib, matmul, sieve, rk4, mix64; pure functions, no WASI):
   wizardpy in each tier, wasm3 (pywasm3), wasmtime, pywasm (a reduced size): time per call,
   executed instructions (wasmtime fuel) and instr/s. Targets: interpreter >= 0.5x wasm3's
   throughput, JIT <= 1.2x wasmtime's time.
-* **workloads** (workloads/: 18 WASI programs, `_start` with a size argument): per workload and
-  tier, the program with no analysis, with each monitor (coverage, hotness, branches, loops,
-  calls) and with empty Python probes inserted at every branch and removed again (the "zero cost
-  when unused" check); wasmtime and the native gcc -O2 build run in the interpreter's group.
-  Overhead = time with the analysis / time without, paired per repetition.
-* **small inputs** (the same programs at a size small enough for Python callbacks): an empty
-  Python probe at every br_if/if/br_table, a global empty Python probe, and pywasm. Cost per
-  firing = (time with the probe - time without) / number of firings (counted natively).
-* **large inputs** (full run only, when a JIT tier exists): int, jit and tiered at a size where
-  the interpreter needs more than a second: "tiered faster than int on every workload over 1 s".
+* **main inputs** (`WSizes.main`, ~60-220 M instructions; lindblad's smallest input is 1 G): per
+  workload, tiers `int` and `tiered` with no analysis, with each monitor (coverage, hotness,
+  branches, loops, calls) and with empty Python probes inserted at every branch and removed
+  again ("zero cost when unused"); wasmtime and the native gcc -O2 build run in the interpreter's
+  group. Overhead = time with the analysis / time without, paired per repetition.
+* **jit inputs** (`WSizes.large`, ~1.0-1.2 G instructions, so that compiled code runs ~0.1 s):
+  the same matrix on tier `jit`.
+* **small inputs** (the smallest input, for Python callbacks): an empty Python probe at every
+  br_if/if/br_table, a global empty Python probe, and pywasm. Cost per firing = (time with the
+  probe - time without) / number of firings (counted natively).
+* **large inputs** (`WSizes.large`, full run only): int and tiered, where the interpreter needs
+  more than a second: "tiered faster than int on every workload over 1 s".
 * graphviz.wasm load time (decode + validate) and compile time vs function size.
 
-Method: every configuration runs in its own child process (crash isolation, and its own peak RSS
-from getrusage). The configurations of one group (e.g. lindblad on the interpreter: none,
-coverage, hotness, ...) are started together, each runs once as a warm-up, then the group runs
-round-robin (A B C A B C ...) for the repetitions, so each overhead is a ratio against a baseline
-measured moments apart and the machine's drift cancels. Every run's output (the program's stdout,
-or the kernel's result) is compared with the reference (wasmtime, with fuel counting, at the same
-size); a mismatch, a crash or an error is a loud failure that makes the run exit 1. A tier or
-monitor that does not exist yet is reported as "not available" in every cell it would fill.
+Method. Every configuration runs in a worker process of its own (crash isolation, its own peak
+RSS). The configurations of one group (e.g. lindblad, tier int: none, coverage, hotness, ...)
+each run once as a warm-up (output checked, firings counted), then round-robin (A B C A B C ...,
+the order rotating each round) for the repetitions, one run at a time, so each overhead is a
+ratio against a baseline measured moments apart and the machine's drift cancels. Blocks (a
+kernel, or a workload on one tier: its main- and small-input groups, sharing workers) run in
+lanes, `--jobs` at a time (default: 2 on 2 or more cores), one per core: each lane times one
+run at a time and pairs its ratios within itself; the other lane's runs share the machine
+(L3, memory bandwidth), which a paired ratio cancels but an absolute time does not fully
+(`--jobs 1`: one timed run at a time on the whole machine, about twice as long). Warm-ups
+(untimed: process start, JIT compilation, output check) run in parallel on the cores the lanes
+leave free. Every run's output (stdout, or the kernel's result) is compared with the reference
+(wasmtime with fuel counting, same input): a mismatch, a crash or an error is a loud failure that
+makes the run exit 1. A tier or monitor that does not exist is "not available" in every cell it
+would fill; a configuration stopped at a time limit is a loud TIMEOUT (and not retried on the
+other workloads); a group the time budget leaves out is "not run". Nothing is dropped silently.
+
+How each tier is timed:
+* `int`, `tiered`: end to end, a fresh Engine + Module + analysis + instance per run (tiered's
+  tier-up compilations are part of what it claims: its compile time is measured in every run,
+  and the overhead ratios are computed with it subtracted from both sides).
+* `jit`: one long-lived worker per configuration decodes the Module, inserts the analysis'
+  probes and compiles the whole module once (its warm-up: compile time reported once, per
+  configuration); every run then instantiates a fresh instance (compiled code is per Module and
+  shared by its instances) with the monitor attached, runs `_start` and renders the monitor's
+  report. Recompilations during a run (a probe change invalidates compiled code: coverage's
+  probes remove themselves) are part of the measured time (monitor cost). An analysis whose
+  probes change during the warm-up run is not reusable: that configuration gets a fresh Engine +
+  Module + probes per run instead, with the module's initial compilation subtracted.
 """
 from __future__ import annotations
 
@@ -42,13 +66,14 @@ import io
 import json
 import math
 import multiprocessing as mp
+import multiprocessing.connection as mpc
 import os
-import platform
+import queue
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -91,65 +116,104 @@ TARGETS = {
 
 @dataclass(frozen=True)
 class WSizes:
-    main: int          # the matrix: ~50-200 M Wasm instructions (interpreter ~0.1-0.3 s)
-    small: int         # Python probes and pywasm: the smallest useful input
-    large: int         # tier-up: the interpreter needs > 1 s (~1.5 G instructions)
+    main: int          # main inputs: the int and tiered matrices + wasmtime/native: ~60-220 M
+                       # Wasm instructions (the interpreter runs ~0.1-0.3 s)
+    small: int         # small inputs: Python probes and pywasm: the smallest useful input
+    large: int         # ~1.0-1.2 G instructions: the jit matrix (compiled code runs ~0.1 s) and
+                       # the tier-up group (the interpreter needs > 1 s)
     quick: int         # --quick: ~10-40 M instructions
 
 
 # fuel (M instructions) measured with wasmtime, in the comments: main / small / large
 WORKLOAD_SIZES: dict[str, WSizes] = {
-    "action-grouping": WSizes(16, 1, 450, 1),            # 88 / 61 / ~1.5 G
-    "actor-critic": WSizes(100_000, 1000, 1_500_000, 20_000),   # 109 / 1.7 / 1613
-    "bapo": WSizes(150, 1, 2500, 20),                    # 95 / 1.3 / 1581
-    "causal-minimax": WSizes(10, 1, 14, 1),              # 95 / 12 / ~2 G
-    "deoxys": WSizes(500, 100, 4500, 100),               # 84 / 22 / ~1.4 G
-    "grpo": WSizes(80, 1, 1200, 10),                     # 110 / 1.6 / 1656
-    "interaction-basis": WSizes(300, 1, 8000, 50),       # 85 / 1.8 / 1544
-    "iterresearch": WSizes(100, 1, 1500, 20),            # 108 / 1.3 / 1620
-    "latent-mdp": WSizes(1, 1, 72, 1),                   # 82 / 82 / 1679
-    "lindblad": WSizes(1, 1, 2, 1),                      # 998 / 998 / 1996
-    "neural-collapse": WSizes(20, 1, 3000, 4),           # 120 / 16 / 1612
-    "policy-cliff": WSizes(8, 1, 130, 1),                # 98 / 26 / 1579
-    "pomdp-fish": WSizes(1, 1, 7, 1),                    # 58 / 58 / 1645
-    "ppo-gae": WSizes(10, 1, 180, 2),                    # 90 / 7.8 / 1666
-    "reward-ensemble": WSizes(1, 1, 2000, 1),            # 219 / 219 / 1740
-    "rpo": WSizes(15, 1, 300, 2),                        # 86 / 9.7 / 1633
-    "sso": WSizes(1, 1, 7000, 1),                        # 146 / 146 / 1585
-    "trajectory-diffuser": WSizes(60, 1, 1000, 10),      # 98 / 8.1 / 1533
+    "action-grouping": WSizes(16, 1, 420, 1),            # 88 / 61 / 1140
+    "actor-critic": WSizes(100_000, 1000, 1_020_000, 20_000),   # 109 / 1.7 / 1100
+    "bapo": WSizes(150, 1, 1740, 20),                    # 95 / 1.3 / 1100
+    "causal-minimax": WSizes(10, 1, 14, 1),              # 95 / 12 / 1171
+    "deoxys": WSizes(500, 100, 3700, 100),               # 84 / 22 / 1114
+    "grpo": WSizes(80, 1, 800, 10),                      # 110 / 1.6 / 1101
+    "interaction-basis": WSizes(300, 1, 5650, 50),       # 85 / 1.8 / 1100
+    "iterresearch": WSizes(100, 1, 1020, 20),            # 108 / 1.3 / 1101
+    "latent-mdp": WSizes(1, 1, 56, 1),                   # 82 / 82 / 1095
+    "lindblad": WSizes(1, 1, 1, 1),                      # 998 / 998 / 998 (its smallest input)
+    "neural-collapse": WSizes(20, 1, 1900, 4),           # 120 / 16 / 1098
+    "policy-cliff": WSizes(8, 1, 91, 1),                 # 98 / 26 / 1107
+    "pomdp-fish": WSizes(1, 1, 5, 1),                    # 58 / 58 / 1116
+    "ppo-gae": WSizes(10, 1, 120, 2),                    # 90 / 7.8 / 1100
+    "reward-ensemble": WSizes(1, 1, 1160, 1),            # 219 / 219 / 1100
+    "rpo": WSizes(15, 1, 200, 2),                        # 86 / 9.7 / 1102
+    "sso": WSizes(1, 1, 4850, 1),                        # 146 / 146 / 1094
+    "trajectory-diffuser": WSizes(60, 1, 720, 10),       # 98 / 8.1 / 1101
 }
-QUICK_WORKLOADS = ("bapo", "iterresearch")
+QUICK_WORKLOADS = ("bapo",)
+#: --quick is a smoke run of the harness: every tier and every kind of configuration (end to
+#: end, warm jit worker, a monitor whose probes change, Python probes, peers) once, but not the
+#: whole matrix (a JIT compile is ~5 s per configuration); the rest is listed as not run
+QUICK_ANALYSES = {"int": ANALYSES + (REMOVED,),
+                  "jit": ("none", "hotness", "probe-global"),
+                  "tiered": ("none", "coverage", "branches", "probe-branch")}
+
+#: which input each group runs: (section, tier) -> WSizes field, per mode
+INPUTS = {
+    "full": {("main", "int"): "main", ("main", "tiered"): "main", ("main", "jit"): "large",
+             ("small", None): "small", ("large", None): "large"},
+    "quick": {("main", "int"): "quick", ("main", "tiered"): "quick", ("main", "jit"): "quick",
+              ("small", None): "small", ("large", None): "large"},
+}
+#: how the report names them
+INPUT_NAMES = {"main": "main inputs", "large": "large inputs", "small": "small inputs",
+               "quick": "quick inputs"}
+
+
+def input_of(mode: str, section: str, tier: str | None) -> str:
+    m = INPUTS[mode]
+    return m.get((section, tier)) or m[(section, None)]
+
 
 # Python-callback configurations run only where the input is small enough (instructions at the
 # small size); beyond that one run would take minutes. The report lists every skip and why.
 LIMITS = {
-    "full": {"probe-branch": 30e6, "probe-global": 2.5e6, "pywasm": 2.5e6},
-    "quick": {"probe-branch": 3e6, "probe-global": 1.5e6, "pywasm": 1.5e6},
+    "full": {"probe-branch": 30e6, "probe-global": 2.5e6, "pywasm": 1.4e6},
+    "quick": {"probe-branch": 3e6, "probe-global": 1.5e6, "pywasm": 0.5e6},
 }
 
 # kernels: (function result type, size per mode: fast engines / pywasm)
 KERNELS = {
-    "fib": ("i32", {"full": 35, "quick": 27, "pywasm": 20, "pywasm-quick": 16}),
-    "matmul": ("f64", {"full": 280, "quick": 70, "pywasm": 20, "pywasm-quick": 10}),
-    "sieve": ("i32", {"full": 8_000_000, "quick": 400_000, "pywasm": 6000, "pywasm-quick": 2000}),
-    "rk4": ("f64", {"full": 2_500_000, "quick": 80_000, "pywasm": 1500, "pywasm-quick": 400}),
-    "mix64": ("i64", {"full": 15_000_000, "quick": 600_000, "pywasm": 8000, "pywasm-quick": 2000}),
+    "fib": ("i32", {"full": 34, "quick": 27, "pywasm": 18, "pywasm-quick": 16}),
+    "matmul": ("f64", {"full": 240, "quick": 70, "pywasm": 16, "pywasm-quick": 10}),
+    "sieve": ("i32", {"full": 5_000_000, "quick": 400_000, "pywasm": 3500, "pywasm-quick": 2000}),
+    "rk4": ("f64", {"full": 1_600_000, "quick": 80_000, "pywasm": 900, "pywasm-quick": 400}),
+    "mix64": ("i64", {"full": 10_000_000, "quick": 600_000, "pywasm": 5000, "pywasm-quick": 2000}),
 }
 
 DEFAULT_REPS = {"full": 5, "quick": 3}
-#: a configuration whose warm-up takes longer is not repeated (loudly noted)
-MAX_REPEAT_S = {"full": 60.0, "quick": 8.0}
-#: one run longer than this is killed and reported as a failure
-RUN_TIMEOUT_S = {"full": 300.0, "quick": 60.0}
+#: a configuration one run of which costs more CPU seconds than this (its warm-up, counting what
+#: every run repeats: for a "fresh" jit configuration the module's compilation) is measured once,
+#: by its warm-up, and loudly noted: 100x the normal cost (jit + coverage recompiles every
+#: function whose probes it removes: ~25 recompilations, ~10 CPU s per run) would otherwise take
+#: minutes per workload
+MAX_REPEAT_S = {"full": 6.0, "quick": 3.0}
+#: a warm-up (process start + JIT compile + first run) longer than this is stopped: TIMEOUT,
+#: and that configuration is not tried on the other workloads
+WARMUP_LIMIT_S = {"full": 60.0, "quick": 20.0}
+#: a timed run longer than this (after a warm-up that finished) is killed: a failure
+RUN_TIMEOUT_S = {"full": 120.0, "quick": 30.0}
 START_TIMEOUT_S = 180.0
-#: the whole run stops starting new groups after this (the rest is reported as "not run")
-BUDGET_S = {"full": 29 * 60.0, "quick": 90.0}
-#: groups run in this order, so a run cut short by the budget still has the broad picture
-SECTION_ORDER = {"kernels": 0, "main/int": 1, "small/int": 2, "main/tiered": 3, "small/tiered": 4,
-                 "large": 5, "main/jit": 6, "small/jit": 7}
+#: the whole run (groups, graphviz load, compile times, report) aims to fit in this; a group
+#: whose estimated time no longer fits is not started and is reported as "not run"
+BUDGET_S = {"full": 30 * 60.0, "quick": 2 * 60.0}
+#: lanes: blocks run this many at a time (one per core; each lane times one run at a time)
+DEFAULT_JOBS = max(1, min(2, os.cpu_count() or 1))
+#: blocks (a workload x tier, or a kernel) run in this order, so a run cut short by the budget
+#: still has the broad picture
+SECTION_ORDER = {"kernels": 0, "int": 1, "jit": 2, "large": 3, "tiered": 4}
 
 
 class BenchError(Exception):
+    pass
+
+
+class WarmupTimeout(BenchError):
     pass
 
 
@@ -158,7 +222,7 @@ class BenchError(Exception):
 
 @dataclass
 class Config:
-    label: str                 # unique in the run, e.g. "lindblad/main/wizardpy-int+coverage"
+    label: str                 # unique in the run, e.g. "lindblad/main/int/wizardpy-int+coverage"
     engine: str                # "wizardpy" | "wasmtime" | "wasm3" | "pywasm" | "native"
     kind: str                  # "wasi" | "kernel"
     target: str                # workload or kernel name
@@ -174,24 +238,38 @@ class Config:
             return f"wizardpy-{self.tier}" + ("" if self.analysis == "none" else f"+{self.analysis}")
         return self.engine
 
+    @property
+    def warm(self) -> bool:
+        """One Engine + Module (+ probes, compiled code) per worker, a fresh instance per run."""
+        return self.engine == "wizardpy" and self.kind == "wasi" and self.tier == "jit"
+
+    @property
+    def wkey(self) -> tuple:
+        """Configurations of one block with the same key share a worker (the input differs)."""
+        return (self.engine, self.kind, self.target, self.tier, self.analysis, self.inject)
+
     def spec(self) -> dict:
-        d = dict(engine=self.engine, kind=self.kind, target=self.target, size=self.size,
-                 tier=self.tier, analysis=self.analysis, inject=self.inject)
+        d = dict(engine=self.engine, kind=self.kind, target=self.target, tier=self.tier,
+                 analysis=self.analysis, inject=self.inject, warm=self.warm)
         if self.kind == "wasi":
             d["wasm"] = str(WORKLOAD_DIR / self.target / f"{self.target}.wasm")
-            d["argv"] = [f"{self.target}.wasm", str(self.size)]
         else:
             d["wasm"] = str(KERNEL_DIR / f"{self.target}.wasm")
             d["rtype"] = KERNELS[self.target][0]
         return d
 
 
+def _argv(spec: dict, size: int) -> list[str]:
+    return [f"{spec['target']}.wasm", str(size)]
+
+
 def _peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-class _Empty:
-    """Base for the empty probes (made a wizardpy.Probe subclass in the worker)."""
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def _branch_sites(module):
@@ -203,12 +281,8 @@ def _branch_sites(module):
             for pc, op, _ in instructions(module, f) if op in want]
 
 
-def _jit_stats(engine) -> list | None:
-    """The JIT's compile statistics of this engine (one entry per compiled module), or None."""
-    jit = getattr(engine, "jit", None)
-    stats = getattr(jit, "stats", None)
-    if stats is None:
-        return None
+def _jit_stats(stats) -> list:
+    """The JIT's CompileStats as dicts (one entry per compiled LLVM module)."""
     out = []
     for st in stats:
         d = {}
@@ -218,6 +292,10 @@ def _jit_stats(engine) -> list | None:
                 d[k] = v
         out.append(d)
     return out
+
+
+def _engine_stats(engine) -> list:
+    return list(getattr(getattr(engine, "jit", None), "stats", None) or [])
 
 
 #: a program writing more than this to stdout is stopped (a runaway program must not take the
@@ -236,9 +314,7 @@ class _CappedOut(io.BytesIO):
         return super().write(b)
 
 
-class WizardWasi:
-    """A WASI program on wizardpy, fresh Engine + Module + analysis + instance per run."""
-
+class _WizardBase:
     def __init__(self, spec: dict):
         import wizardpy
 
@@ -260,15 +336,11 @@ class WizardWasi:
         self.Empty = Empty
         self.info = {"wizardpy_version": _dist_version("wizardpy")}
 
-    def run(self, count: bool = False) -> dict:
-        w, spec, an = self.w, self.spec, self.spec["analysis"]
-        gc.collect()
-        t0 = time.perf_counter()
-        engine = w.Engine(tier=spec["tier"])
-        module = w.Module(engine, self.data)
-        t1 = time.perf_counter()
-        session = None
-        counter = None
+    def _analysis(self, engine, module, count: bool):
+        """Insert the analysis' probes (+ a native CountProbe beside them when counting);
+        returns (monitor session or None, counter or None)."""
+        w, an = self.w, self.spec["analysis"]
+        session = counter = None
         if an in MONITORS:
             from wizardpy.monitor import Session, load_monitor
             session = Session(engine, [load_monitor(an)], "text")
@@ -290,19 +362,41 @@ class WizardWasi:
                 counter = w.CountProbe()
                 engine.instrument.insert_global(counter)
             engine.instrument.insert_global(self.Empty())
-        t2 = time.perf_counter()
+        return session, counter
+
+    def _instantiate(self, engine, module, size: int):
         out = _CappedOut()
-        linker = w.Linker(engine)
-        linker.define_wasi(w.WasiConfig(argv=list(spec["argv"]), stdout=out, stderr=io.BytesIO()))
-        instance = linker.instantiate(module)
+        linker = self.w.Linker(engine)
+        linker.define_wasi(self.w.WasiConfig(argv=_argv(self.spec, size), stdout=out,
+                                             stderr=io.BytesIO()))
+        return linker.instantiate(module), out
+
+    def _start(self, instance) -> int:
+        try:
+            instance.exports["_start"]()
+        except self.w.ExitStatus as e:
+            return e.code
+        return 0
+
+
+class WizardWasi(_WizardBase):
+    """A WASI program on wizardpy (tiers int, tiered): fresh Engine + Module + analysis +
+    instance per run, end to end."""
+
+    def run(self, count: bool = False, size: int = 0) -> dict:
+        w, spec = self.w, self.spec
+        gc.collect()
+        t0 = time.perf_counter()
+        engine = w.Engine(tier=spec["tier"])
+        module = w.Module(engine, self.data)
+        t1 = time.perf_counter()
+        session, counter = self._analysis(engine, module, count)
+        t2 = time.perf_counter()
+        instance, out = self._instantiate(engine, module, size)
         if session is not None:
             session.instantiate(instance)
         t3 = time.perf_counter()
-        code = 0
-        try:
-            instance.exports["_start"]()
-        except w.ExitStatus as e:
-            code = e.code
+        code = self._start(instance)
         t4 = time.perf_counter()
         if session is not None:
             session.finish()
@@ -312,10 +406,103 @@ class WizardWasi:
         if counter is not None:
             r["firings"] = counter.count
         if spec["tier"] != "int":
-            st = _jit_stats(engine)
-            if st is not None:
-                r["jit_stats"] = st
-                r["compile_s"] = sum(x.get("seconds", 0.0) for x in st)
+            st = _engine_stats(engine)
+            r["jit_stats"] = _jit_stats(st)
+            r["compile_s"] = sum(x.seconds for x in st)
+        return r
+
+
+class WizardWarm(_WizardBase):
+    """A WASI program on wizardpy's tier jit: the Engine, the Module, the analysis' probes and
+    the compiled code live as long as the worker; each run instantiates a fresh instance (with
+    the monitor attached), runs `_start` and renders the monitor's report.
+
+    time_s = instantiation + run + report, without the module's initial compilation (reported
+    once as jit_compile_s); recompilations during the run (after probe changes) are included
+    (recompile_s). An analysis whose probes change while the program runs (coverage's probes
+    remove themselves) would leave a different module for the next run: that configuration
+    switches to a fresh Engine + Module + probes per run (`fresh`), timed the same way (load,
+    probe insertion and the initial compilation left out)."""
+
+    def __init__(self, spec: dict):
+        super().__init__(spec)
+        self.engine = None
+        self.fresh = False
+        self.changes = 0
+        self.firings: dict[int, int] = {}
+
+    def _changed(self, *args) -> None:
+        self.changes += 1
+
+    def _setup(self) -> None:
+        w = self.w
+        gc.collect()
+        t0 = time.perf_counter()
+        self.engine = w.Engine(tier=self.spec["tier"])
+        self.module = w.Module(self.engine, self.data)
+        t1 = time.perf_counter()
+        self.session, _ = self._analysis(self.engine, self.module, count=False)
+        t2 = time.perf_counter()
+        if self.spec["analysis"] != "none":        # (no Instrumentation for the plain engine)
+            self.engine.instrument.add_listener(self._changed)
+        self.load_s, self.setup_s = t1 - t0, t2 - t1
+
+    def _count(self, size: int) -> int:
+        """Firings of the analysis' empty probe at this input: counted by a native CountProbe
+        in a separate, untimed tier-int run (the count does not depend on the tier; inserting a
+        counter here would recompile the warm module)."""
+        if size not in self.firings:
+            w = self.w
+            engine = w.Engine(tier="int")
+            module = w.Module(engine, self.data)
+            counter = w.CountProbe()
+            if self.spec["analysis"] == "probe-global":
+                engine.instrument.insert_global(counter)
+            else:
+                for f, pc in _branch_sites(module):
+                    engine.instrument.insert(module, f, pc, counter)
+            instance, _ = self._instantiate(engine, module, size)
+            self._start(instance)
+            self.firings[size] = counter.count
+        return self.firings[size]
+
+    def run(self, count: bool = False, size: int = 0) -> dict:
+        first = self.engine is None
+        if first or self.fresh:
+            self.engine = self.module = self.session = None
+            self._setup()
+        engine, module, session = self.engine, self.module, self.session
+        gc.collect()
+        n0, ch0 = len(_engine_stats(engine)), self.changes
+        t0 = time.perf_counter()
+        instance, out = self._instantiate(engine, module, size)
+        if session is not None:
+            session.instantiate(instance)
+        t1 = time.perf_counter()
+        n1 = len(_engine_stats(engine))
+        code = self._start(instance)
+        t2 = time.perf_counter()
+        st = _engine_stats(engine)
+        n2 = len(st)
+        if session is not None:
+            session.finish()
+        t3 = time.perf_counter()
+        ch3 = self.changes
+        c_inst = sum(x.seconds for x in st[n0:n1])
+        c_run = sum(x.seconds for x in st[n1:n2])
+        r = {"time_s": t3 - t0 - c_inst, "inst_s": t1 - t0 - c_inst, "run_s": t2 - t1,
+             "report_s": t3 - t2, "exit": code, "output": out.getvalue(),
+             "recompile_s": c_run, "recompiles": n2 - n1, "probe_changes": ch3 - ch0}
+        if n1 > n0:          # this run compiled the module (the warm-up; every run when fresh)
+            r["jit_compile_s"] = c_inst
+            r["jit_stats"] = _jit_stats(st[n0:n1])
+            r["load_s"] = self.load_s
+            r["setup_s"] = self.setup_s
+        if ch3 > ch0:        # the next run would find other probes: fresh module per run
+            self.fresh = True
+        r["fresh"] = self.fresh
+        if count and self.spec["analysis"] in PROBES:
+            r["firings"] = self._count(size)
         return r
 
 
@@ -330,7 +517,7 @@ class WasmtimeWasi:
         self.tmp = tempfile.mkdtemp(prefix="wizardpy-bench-")
         self.info = {"wasmtime_version": _dist_version("wasmtime")}
 
-    def run(self, count: bool = False) -> dict:
+    def run(self, count: bool = False, size: int = 0) -> dict:
         wt = self.wt
         gc.collect()
         outpath = os.path.join(self.tmp, "stdout")
@@ -339,7 +526,7 @@ class WasmtimeWasi:
         t1 = time.perf_counter()
         store = wt.Store(self.engine)
         cfg = wt.WasiConfig()
-        cfg.argv = list(self.spec["argv"])
+        cfg.argv = _argv(self.spec, size)
         cfg.stdout_file = outpath
         store.set_wasi(cfg)
         linker = wt.Linker(self.engine)
@@ -370,12 +557,12 @@ class PywasmWasi:
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 100_000))
         self.info = {"pywasm_version": _dist_version("pywasm")}
 
-    def run(self, count: bool = False) -> dict:
+    def run(self, count: bool = False, size: int = 0) -> dict:
         pw = self.pw
         gc.collect()
         t0 = time.perf_counter()
         runtime = pw.core.Runtime()
-        wasi = pw.wasi.Preview1(list(self.spec["argv"]), {}, {})
+        wasi = pw.wasi.Preview1(_argv(self.spec, size), {}, {})
         out = _CappedOut()
         wasi.fd[1].pipe = out
         wasi.fd[2].pipe = io.BytesIO()
@@ -414,13 +601,13 @@ class KernelRun:
         self.call = adapter.load(wasm)
         self.info = {"load_s": time.perf_counter() - t0, "version": adapter.version()}
 
-    def run(self, count: bool = False) -> dict:
+    def run(self, count: bool = False, size: int = 0) -> dict:
         spec = self.spec
         gc.collect()
         gc.disable()
         try:
             t0 = time.perf_counter()
-            r = self.call(spec["target"], [spec["size"]])
+            r = self.call(spec["target"], [size])
             dt = time.perf_counter() - t0
         finally:
             gc.enable()
@@ -430,7 +617,9 @@ class KernelRun:
 def _runner(spec: dict):
     if spec["kind"] == "kernel":
         return KernelRun(spec)
-    return {"wizardpy": WizardWasi, "wasmtime": WasmtimeWasi, "pywasm": PywasmWasi}[spec["engine"]](spec)
+    if spec["engine"] == "wizardpy":
+        return WizardWarm(spec) if spec.get("warm") else WizardWasi(spec)
+    return {"wasmtime": WasmtimeWasi, "pywasm": PywasmWasi}[spec["engine"]](spec)
 
 
 def _die_with_parent() -> None:
@@ -445,11 +634,12 @@ def _die_with_parent() -> None:
 
 
 def worker_main(conn, spec: dict) -> None:
-    """The child process of one configuration: build its runner, then run on request."""
+    """The child process of one configuration: build its runner, then run on request
+    ({"count": bool, "size": int}; None stops it)."""
     _die_with_parent()
     try:
         runner = _runner(spec)
-        conn.send({"ready": True, "info": runner.info, "rss_kb": _peak_rss_kb()})
+        conn.send({"ready": True, "info": runner.info, "rss_kb": _peak_rss_kb(), "cpu_s": _cpu_s()})
     except BaseException as e:  # noqa: BLE001 - reported to the parent, loudly
         conn.send({"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return
@@ -474,6 +664,7 @@ def worker_main(conn, spec: dict) -> None:
             r["output_sha256"] = hashlib.sha256(o).hexdigest()
             r["output"] = o[:1 << 16]
         r["rss_kb"] = _peak_rss_kb()
+        r["cpu_s"] = _cpu_s()
         conn.send(r)
 
 
@@ -487,30 +678,43 @@ class Worker:
         self.proc.start()
         child.close()
         self.info: dict = {}
-        self.error: str | None = None
+        self.dead: str | None = None      # why this worker can no longer run (killed, ...)
+        self.sent = 0.0
+        self.cpu = 0.0                    # its CPU seconds (user + sys) at its last answer
 
     def _recv(self, timeout: float) -> dict:
         if not self.conn.poll(timeout):
             self.kill()
             raise BenchError(f"no answer within {timeout:.0f} s (killed)")
+        return self.receive()
+
+    def receive(self) -> dict:
         try:
-            return self.conn.recv()
+            msg = self.conn.recv()
+            self.cpu = msg.get("cpu_s", self.cpu)
+            return msg
         except (EOFError, OSError):
             self.proc.join(5)
+            self.dead = "worker died"
             raise BenchError(f"worker died (exit code {self.proc.exitcode}: "
                              f"{_signame(self.proc.exitcode)})") from None
 
     def ready(self, timeout: float = START_TIMEOUT_S) -> None:
         msg = self._recv(timeout)
         if "error" in msg:
+            self.dead = msg["error"]
             raise BenchError(msg["error"])
         self.info = msg.get("info", {})
 
-    def run(self, count: bool = False, timeout: float = 300.0) -> dict:
+    def request(self, size: int, count: bool = False) -> None:
         try:
-            self.conn.send({"count": count})
+            self.conn.send({"count": count, "size": size})
         except (OSError, BrokenPipeError):
             raise BenchError("worker is gone") from None
+        self.sent = time.perf_counter()
+
+    def run(self, size: int, count: bool = False, timeout: float = 120.0) -> dict:
+        self.request(size, count)
         return self._recv(timeout)
 
     def stop(self) -> None:
@@ -541,7 +745,11 @@ def _signame(code) -> str:
 
 
 class NativeRunner:
-    """The gcc -O2 build, run in the parent (it is already a child process per run)."""
+    """The gcc -O2 build, run from the parent (it is already a child process per run)."""
+
+    conn = None
+    dead = None
+    cpu = 0.0                 # the wall time of its runs (a single-threaded process)
 
     def __init__(self, cfg: Config, log):
         from . import native
@@ -551,16 +759,18 @@ class NativeRunner:
         if not ok:
             raise BenchError(f"native: {why}")
         self.exe, build_s = native.build(cfg.target, log=log)
-        self.args = [str(cfg.size)]
         self.info = {"compiler": native.compiler_version(), "flags": " ".join(native.CFLAGS),
                      "build_s": build_s, "exe": str(self.exe)}
-        self.error = None
 
     def ready(self, timeout=None) -> None:
         pass
 
-    def run(self, count: bool = False, timeout: float = 300.0) -> dict:
-        r = self.native.run(self.exe, self.args, timeout=timeout)
+    def run(self, size: int, count: bool = False, timeout: float = 120.0) -> dict:
+        try:
+            r = self.native.run(self.exe, [str(size)], timeout=timeout)
+        except self.native.NativeError as e:
+            return {"error": str(e)}
+        self.cpu += r["time_s"]
         return {"time_s": r["time_s"], "run_s": r["time_s"], "exit": r["returncode"],
                 "output": r["stdout"], "rss_kb": r["rss_kb"]}
 
@@ -568,8 +778,6 @@ class NativeRunner:
         pass
 
     kill = stop
-
-
 # ---------------------------------------------------------------------------------------------
 # availability
 
@@ -636,6 +844,15 @@ class Reference:
         self.modules: dict[str, Any] = {}
         self.cache: dict[tuple, dict] = {}
         self.tmp = tempfile.mkdtemp(prefix="wizardpy-bench-ref-")
+        self.lock = threading.Lock()          # lanes share the reference
+
+    def wasi(self, name: str, size: int) -> dict:
+        with self.lock:
+            return self._wasi(name, size)
+
+    def kernel(self, name: str, size: int) -> dict:
+        with self.lock:
+            return self._kernel(name, size)
 
     def _module(self, path: str):
         m = self.modules.get(path)
@@ -643,7 +860,7 @@ class Reference:
             m = self.modules[path] = self.wt.Module.from_file(self.engine, path)
         return m
 
-    def wasi(self, name: str, size: int) -> dict:
+    def _wasi(self, name: str, size: int) -> dict:
         key = ("wasi", name, size)
         if key in self.cache:
             return self.cache[key]
@@ -673,7 +890,7 @@ class Reference:
         self.cache[key] = r
         return r
 
-    def kernel(self, name: str, size: int) -> dict:
+    def _kernel(self, name: str, size: int) -> dict:
         key = ("kernel", name, size)
         if key in self.cache:
             return self.cache[key]
@@ -733,16 +950,33 @@ def numerically_close(a: bytes, b: bytes, rel: float = 1e-9, abs_: float = 1e-12
 
 
 # ---------------------------------------------------------------------------------------------
-# the plan
+# the plan: blocks of groups
 
 @dataclass
 class Group:
-    key: str                    # "kernels/fib", "lindblad/main/int", "lindblad/small", ...
+    key: str                    # "kernels/fib", "lindblad/main/int", "lindblad/small/jit", ...
     section: str                # "kernels" | "main" | "small" | "large"
     target: str
     size: int
+    tier: str | None = None     # the tier of a workload group (None: kernels, large)
+    inputs: str = ""            # "main" | "large" | "small" | "quick" | "kernel" | "kernel-pywasm"
     configs: list[Config] = field(default_factory=list)
     unavailable: dict[str, str] = field(default_factory=dict)   # config name -> why not run
+    fuel: int = 0
+    estimate_s: float = 0.0
+
+
+@dataclass
+class Block:
+    """Groups that share worker processes, run one after the other: a kernel, or one workload
+    on one tier (main + small inputs), or one workload's large-input group."""
+    key: str
+    section: str                # "kernels" | "int" | "jit" | "tiered" | "large"
+    groups: list[Group] = field(default_factory=list)
+
+    @property
+    def estimate_s(self) -> float:
+        return sum(g.estimate_s for g in self.groups)
 
 
 @dataclass
@@ -759,10 +993,77 @@ class Options:
     compile: bool = True
     inject: list[str] = field(default_factory=list)
     budget_s: float | None = None
+    jobs: int = 1
 
 
-def plan(opts: Options, ref: Reference, log=print) -> list[Group]:
-    groups: list[Group] = []
+# The cost model of the plan (seconds of an idle 2-core machine: the CPU seconds the workers
+# used in trial runs), for the estimate, the ETA and the budget; the progress line rescales it by
+# what the finished groups took, so a slower or busier machine still gets a true ETA.
+SPEED = {"int": 1.2e9, "tiered": 4e9, "jit": 1e10, "wasmtime": 1.2e10, "native": 1.2e10,
+         "wasm3": 1.2e9, "pywasm": 8e5, "kernel-int": 1.5e9, "kernel-jit": 1e10}
+FIXED_S = {"int": 0.03, "tiered": 0.4, "jit": 0.005, "wasmtime": 0.07, "native": 0.005,
+           "pywasm": 0.05, "wasm3": 0.0}
+OVERHEAD_GUESS = {"int": {"none": 1.0, "coverage": 1.5, "hotness": 1.5, "branches": 1.5, "loops": 1.2,
+                          "calls": 1.1, REMOVED: 1.2},
+                  "jit": {"none": 1.0, "hotness": 1.2, "branches": 2.0, "loops": 1.1, "calls": 1.1,
+                          REMOVED: 1.0}}
+SETUP_GUESS_S = {"coverage": 0.15, "hotness": 0.1, "branches": 0.05, "loops": 0.03, "calls": 0.03,
+                 REMOVED: 0.05, "probe-branch": 0.05}
+JIT_COMPILE_GUESS_S = 3.5       # tier jit: decode + compile a workload at -O2, once per worker
+JIT_COVERAGE_RUN_S = 12.0       # jit + coverage: a fresh module per run, ~25 recompilations
+SPAWN_S = 0.6                   # start a worker process (imports)
+POST_S = 8.0                    # charts + report
+
+
+def estimate_run(c: Config, fuel: float) -> float:
+    """Seconds of one run of a configuration (the cost model)."""
+    if c.engine != "wizardpy":
+        if c.kind == "kernel":
+            return fuel / SPEED[c.engine if c.engine != "wasmtime" else "jit"]
+        return FIXED_S[c.engine] + fuel / SPEED[c.engine]
+    if c.kind == "kernel":
+        return fuel / SPEED["kernel-int" if c.tier == "int" else "kernel-jit"]
+    tier, an = c.tier, c.analysis
+    base = FIXED_S[tier] + fuel / SPEED[tier]
+    if an == "probe-global":          # a Python call per instruction (the interpreter runs it)
+        return base + fuel * 0.15e-6 + fuel / SPEED["int"]
+    if an == "probe-branch":          # a Python call per branch (~4% of the instructions)
+        return base + fuel * 0.04 * 0.3e-6
+    if tier == "jit" and an == "coverage":
+        return JIT_COVERAGE_RUN_S + JIT_COMPILE_GUESS_S
+    g = OVERHEAD_GUESS["int" if tier == "int" else "jit"]
+    extra = SETUP_GUESS_S.get(an, 0.0) if tier != "jit" else 0.0
+    return FIXED_S[tier] + fuel / SPEED[tier] * g.get(an, 1.0) + extra
+
+
+def warmup_parallel(jobs: int) -> int:
+    """Warm-ups at a time per lane: the cores not used by the other lanes."""
+    return max(1, min(2, (os.cpu_count() or 1) // max(jobs, 1)))
+
+
+def estimate_group(g: Group, reps: int, new_workers: list[Config], mode: str, jobs: int = 1) -> float:
+    runs = [estimate_run(c, g.fuel) for c in g.configs]
+    if not runs:
+        return 0.0
+    par = warmup_parallel(jobs)
+    compile_s = [JIT_COMPILE_GUESS_S for c in new_workers if c.warm]
+    warm = runs + compile_s
+    warm_s = max(sum(warm) / par, max(warm))
+    spawn = SPAWN_S * len(new_workers) / par
+    repeated = [x for x in runs if x <= MAX_REPEAT_S[mode]]      # the others are measured once
+    return spawn + warm_s + reps * sum(repeated) + 0.02 * len(runs) * (reps + 1)
+
+
+def post_estimate(opts: Options) -> float:
+    s = POST_S
+    if opts.load:
+        s += (max(opts.reps, 3) + 1) * 3.0      # graphviz: wizardpy, wasmtime (compile), wasm3, wabt
+    if opts.compile:
+        s += 0.3 * (len(opts.workloads) + len(opts.kernels))
+    return s
+
+
+def plan(opts: Options, ref: Reference, log=print) -> list[Block]:
     mode = opts.mode
     tiers_ok = {t: tier_status(t) for t in opts.tiers}
     mons_ok = {m: monitor_status(m) for m in opts.analyses if m in MONITORS}
@@ -777,57 +1078,64 @@ def plan(opts: Options, ref: Reference, log=print) -> list[Group]:
         if not ok:
             log(f"!! peer {p}: NOT AVAILABLE ({why})")
 
-    def wz(g: Group, tier: str, analysis: str, kind: str = "wasi") -> None:
-        c = Config("", "wizardpy", kind, g.target, g.size, tier, analysis)
-        ok, why = tiers_ok[tier]
-        if ok and analysis in MONITORS:
-            ok, why = mons_ok[analysis]
-        if ok:
-            _add(g, c)
-        else:
-            g.unavailable[c.name] = why
-
-    def peer(g: Group, name: str, kind: str = "wasi", size: int | None = None) -> None:
-        c = Config("", name, kind, g.target, g.size if size is None else size)
-        ok, why = peers_ok[name]
-        if ok:
-            _add(g, c)
-        else:
-            g.unavailable[c.name] = why
-
     def _add(g: Group, c: Config) -> None:
         c.label = f"{g.key}/{c.name}"
         c.inject = any(s and (s == c.label or c.label.endswith("/" + s) or s == c.name)
                        for s in opts.inject)
         g.configs.append(c)
 
-    # kernels
+    def wz(g: Group, tier: str, analysis: str, kind: str = "wasi") -> None:
+        c = Config("", "wizardpy", kind, g.target, g.size, tier, analysis)
+        ok, why = tiers_ok[tier]
+        if ok and analysis in MONITORS:
+            ok, why = mons_ok[analysis]
+        if ok and mode == "quick" and kind == "wasi" and analysis not in QUICK_ANALYSES[tier]:
+            ok, why = False, ("not run in --quick (a smoke run: a few analyses per tier; the full "
+                              "run measures them all)")
+        if ok:
+            _add(g, c)
+        else:
+            g.unavailable[c.name] = why
+
+    def peer(g: Group, name: str, kind: str = "wasi") -> None:
+        c = Config("", name, kind, g.target, g.size)
+        ok, why = peers_ok[name]
+        if ok:
+            _add(g, c)
+        else:
+            g.unavailable[c.name] = why
+
+    blocks: list[Block] = []
     for k in opts.kernels:
+        b = Block(f"kernels/{k}", "kernels")
         size = KERNELS[k][1]["full" if mode == "full" else "quick"]
-        g = Group(f"kernels/{k}", "kernels", k, size)
+        g = Group(f"kernels/{k}", "kernels", k, size, inputs="kernel")
         for t in opts.tiers:
             wz(g, t, "none", kind="kernel")
         for p in ("wasm3", "wasmtime"):
             if p in opts.peers:
                 peer(g, p, kind="kernel")
-        groups.append(g)
+        b.groups.append(g)
         if "pywasm" in opts.peers:
             ps = KERNELS[k][1]["pywasm" if mode == "full" else "pywasm-quick"]
-            g = Group(f"kernels/{k}@pywasm", "kernels", k, ps)
+            g = Group(f"kernels/{k}@pywasm", "kernels", k, ps, inputs="kernel-pywasm")
             peer(g, "pywasm", kind="kernel")
             if "wasm3" in opts.peers:
                 peer(g, "wasm3", kind="kernel")
-            groups.append(g)
+            b.groups.append(g)
+        blocks.append(b)
 
+    lim = LIMITS[mode]
     for w in opts.workloads:
         sz = WORKLOAD_SIZES[w]
-        main = sz.main if mode == "full" else sz.quick
+        small_fuel = ref.wasi(w, sz.small)["fuel"]
         for t in opts.tiers:
-            g = Group(f"{w}/main/{t}", "main", w, main)
+            b = Block(f"{w}/{t}", t)
+            inp = input_of(mode, "main", t)
+            g = Group(f"{w}/main/{t}", "main", w, getattr(sz, inp), tier=t, inputs=inp)
             for a in opts.analyses:
-                if a in PROBES:
-                    continue
-                wz(g, t, a)
+                if a not in PROBES:
+                    wz(g, t, a)
             if "none" in opts.analyses and "probe-branch" in opts.analyses:
                 wz(g, t, REMOVED)
             if t == "int":
@@ -835,94 +1143,155 @@ def plan(opts: Options, ref: Reference, log=print) -> list[Group]:
                     if p in opts.peers:
                         peer(g, p)
             if g.configs or g.unavailable:
-                groups.append(g)
-        # small inputs
-        small = sz.small
-        fuel = ref.wasi(w, small)["fuel"]
-        lim = LIMITS[mode]
-        for t in opts.tiers:
-            g = Group(f"{w}/small/{t}", "small", w, small)
+                b.groups.append(g)
+            # small inputs: Python probes (+ pywasm beside the interpreter)
+            g = Group(f"{w}/small/{t}", "small", w, sz.small, tier=t, inputs="small", fuel=small_fuel)
             wants = [a for a in PROBES if a in opts.analyses]
-            if not wants and not (t == "int" and "pywasm" in opts.peers):
-                continue
-            wz(g, t, "none")
-            for a in wants:
-                if fuel > lim[a]:
-                    g.unavailable[f"wizardpy-{t}+{a}"] = (
-                        f"skipped: the smallest input runs {fuel / 1e6:.1f} M instructions "
-                        f"(limit {lim[a] / 1e6:g} M for a Python callback per "
-                        f"{'branch' if a == 'probe-branch' else 'instruction'})")
-                else:
-                    wz(g, t, a)
-            if "pywasm" in opts.peers and t == "int":
-                if fuel > lim["pywasm"]:
-                    g.unavailable["pywasm"] = (f"skipped: the smallest input runs {fuel / 1e6:.1f} M "
-                                               f"instructions (limit {lim['pywasm'] / 1e6:g} M at ~0.5 M instr/s)")
-                else:
-                    peer(g, "pywasm")
-            if any(c.analysis != "none" or c.engine != "wizardpy" for c in g.configs) or g.unavailable:
-                groups.append(g)
-        # large inputs: tier-up
+            if wants or (t == "int" and "pywasm" in opts.peers):
+                wz(g, t, "none")
+                for a in wants:
+                    if small_fuel > lim[a]:
+                        g.unavailable[f"wizardpy-{t}+{a}"] = (
+                            f"skipped: the smallest input runs {small_fuel / 1e6:.1f} M instructions "
+                            f"(limit {lim[a] / 1e6:g} M for a Python callback per "
+                            f"{'branch' if a == 'probe-branch' else 'instruction'})")
+                    else:
+                        wz(g, t, a)
+                if "pywasm" in opts.peers and t == "int":
+                    if small_fuel > lim["pywasm"]:
+                        g.unavailable["pywasm"] = (
+                            f"skipped: the smallest input runs {small_fuel / 1e6:.1f} M instructions "
+                            f"(limit {lim['pywasm'] / 1e6:g} M at ~0.35 M instr/s)")
+                    else:
+                        peer(g, "pywasm")
+                if not any(c.analysis != "none" or c.engine != "wizardpy" for c in g.configs):
+                    g.configs = []           # only the baseline is left: the skips are reported
+                if g.configs or g.unavailable:
+                    b.groups.append(g)
+            if b.groups:
+                blocks.append(b)
+        # large inputs: tier-up (int vs tiered; the jit tier's matrix runs at this input)
         if mode == "full" and opts.large:
-            # int vs tiered only: the jit tier's speed and compile time are measured elsewhere
-            g = Group(f"{w}/large", "large", w, sz.large)
+            b = Block(f"{w}/large", "large")
+            g = Group(f"{w}/large", "large", w, sz.large, inputs="large")
             for t in opts.tiers:
                 if t != "jit":
                     wz(g, t, "none")
-            if any(t != "int" for t in (c.tier for c in g.configs)):
-                groups.append(g)
-            else:
+            if not any(c.tier != "int" for c in g.configs):
                 g.configs = []
-                g.unavailable.setdefault("all", "skipped: no JIT tier available to compare with int")
-                groups.append(g)
-    def prio(g: Group) -> tuple:
-        sec = g.section if g.section not in ("main", "small") else f"{g.section}/{g.key.rsplit('/', 1)[-1]}"
-        # the JIT compiles a whole module per run: smallest modules first, so a run cut short
-        # by the time budget has measured as many workloads as it could
-        size = (WORKLOAD_DIR / g.target / f"{g.target}.wasm").stat().st_size \
-            if sec.endswith("/jit") else 0
-        return (SECTION_ORDER.get(sec, 9), size)
-    groups.sort(key=prio)       # stable: workloads keep their order within a section
-    return groups
+                g.unavailable.setdefault("all", "skipped: no tiered tier to compare with int")
+            b.groups.append(g)
+            blocks.append(b)
+
+    # references (executed instructions, outputs) and the cost estimate of every group
+    for b in blocks:
+        seen: set = set()
+        for g in b.groups:
+            if g.configs:
+                g.fuel = (ref.kernel(g.target, g.size) if g.section == "kernels"
+                          else ref.wasi(g.target, g.size))["fuel"]
+            new = [c for c in g.configs if c.wkey not in seen]
+            seen.update(c.wkey for c in g.configs)
+            g.estimate_s = estimate_group(g, opts.reps, new, mode, opts.jobs)
+    blocks.sort(key=lambda b: SECTION_ORDER.get(b.section, 9))     # stable: workloads keep their order
+    return blocks
 
 
 # ---------------------------------------------------------------------------------------------
 # running
 
+def _fmt_dur(s: float) -> str:
+    if s != s or s == float("inf"):
+        return "?"
+    s = int(round(s))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 class Progress:
-    def __init__(self, total: int, stream=sys.stderr):
-        self.total = max(total, 1)
+    """One status line: groups done / total, elapsed, ETA (the plan's estimate, rescaled by what
+    the finished groups took), and what each lane is doing."""
+
+    def __init__(self, groups: int, estimate_s: float, post_s: float, jobs: int, budget_s: float,
+                 stream=sys.stderr):
+        self.total = max(groups, 1)
         self.done = 0
+        self.est_total = estimate_s
+        self.est_done = 0.0           # estimates of the finished groups
+        self.act_done = 0.0           # what they took
+        self.post_s = post_s
+        self.jobs = max(jobs, 1)
+        self.budget_s = budget_s
         self.t0 = time.perf_counter()
         self.stream = stream
         self.tty = hasattr(stream, "isatty") and stream.isatty()
-        self._last = -1.0
+        self._last = -100.0
+        self.lanes: dict[int, str] = {}
+        self.current: dict[int, tuple[float, float]] = {}    # lane -> (start, estimate)
+        self.lock = threading.RLock()
 
-    def step(self, what: str, n: int = 1) -> None:
-        self.done += n
-        self.show(what)
+    @property
+    def scale(self) -> float:
+        if self.est_done < 5.0 or self.act_done <= 0:
+            return 1.0
+        return min(max(self.act_done / self.est_done, 0.3), 4.0)
 
-    def show(self, what: str) -> None:
-        frac = min(self.done / self.total, 1.0)
-        el = time.perf_counter() - self.t0
-        eta = el / frac - el if frac > 0.02 else float("nan")
-        width = 30
-        bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
-        line = (f"[{bar}] {self.done}/{self.total} runs {frac * 100:3.0f}% "
-                f"elapsed {_fmt_dur(el)} eta {_fmt_dur(eta)}  {what}")
-        if self.tty:
-            self.stream.write("\r\x1b[K" + line[:200])
-            self.stream.flush()
-        elif el - self._last >= 10 or self.done >= self.total:
-            self._last = el
-            self.stream.write(line + "\n")
-            self.stream.flush()
+    def eta(self) -> float:
+        sc = self.scale
+        now = time.perf_counter()
+        busy = sum(min((now - t) / sc, est) for t, est in self.current.values())
+        return max(self.est_total - self.est_done - busy, 0.0) * sc / self.jobs + self.post_s
+
+    def start(self, lane: int, what: str, est: float = 0.0) -> None:
+        with self.lock:
+            self.lanes[lane] = what
+            self.current[lane] = (time.perf_counter(), est)
+            self.show(force=True)
+
+    def status(self, lane: int, what: str) -> None:
+        with self.lock:
+            self.lanes[lane] = what
+            self.show()
+
+    def skip(self, est: float, lane: int = 0) -> None:
+        """A group that did not run: out of the estimate, and out of the ETA's scale."""
+        with self.lock:
+            self.current.pop(lane, None)
+            self.done += 1
+            self.est_total -= est
+            self.show(force=True)
+
+    def finish(self, est: float, took: float, n: int = 1, lane: int = 0) -> None:
+        with self.lock:
+            self.current.pop(lane, None)
+            self.done += n
+            self.est_done += est
+            self.act_done += took
+            self.show(force=True)
+
+    def show(self, force: bool = False) -> None:
+        with self.lock:
+            el = time.perf_counter() - self.t0
+            frac = min(self.done / self.total, 1.0)
+            width = 24
+            bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
+            now = " | ".join(v for _, v in sorted(self.lanes.items()) if v)
+            line = (f"[{bar}] group {min(self.done + 1, self.total)}/{self.total} · elapsed "
+                    f"{_fmt_dur(el)} · ETA {_fmt_dur(self.eta())} (budget {_fmt_dur(self.budget_s)})"
+                    f"  {now}")
+            if self.tty:
+                self.stream.write("\r\x1b[K" + line[:220])
+                self.stream.flush()
+            elif force and el - self._last >= 5 or el - self._last >= 15 or self.done >= self.total:
+                self._last = el
+                self.stream.write(line + "\n")
+                self.stream.flush()
 
     def note(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[K")
-        self.stream.write(text + "\n")
-        self.stream.flush()
+        with self.lock:
+            if self.tty:
+                self.stream.write("\r\x1b[K")
+            self.stream.write(text + "\n")
+            self.stream.flush()
 
     def close(self) -> None:
         if self.tty:
@@ -930,59 +1299,115 @@ class Progress:
             self.stream.flush()
 
 
-def _fmt_dur(s: float) -> str:
-    if s != s:
-        return "?"
-    s = int(s)
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
 def _stats(xs: list[float]) -> dict:
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "all": xs}
 
 
-def _pair_stats(xs: list[float]) -> dict:
-    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "all": xs}
+_pair_stats = _stats
 
 
-def run_group(g: Group, reps: int, ref: dict, mode: str, progress: Progress,
-              failures: list[str], warnings: list[str], deadline: float = float("inf")) -> dict:
-    """Run one group: start its workers, warm up (checking outputs), repetitions round-robin."""
+@dataclass
+class RunCtx:
+    mode: str
+    reps: int
+    progress: Progress
+    t_start: float
+    deadline: float                                  # groups must be estimated to end before it
+    result: dict
+    failures: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    timeouts: list = field(default_factory=list)
+    timed_out: dict = field(default_factory=dict)     # (engine, tier, analysis) -> why
+    budget_s: float = 0.0
+    warmup_par: int = 1                               # warm-ups at a time in this lane
+
+    jobs: int = 1
+    attempts: dict = field(default_factory=dict)      # (engine, tier, analysis) -> Event
+    lock: Any = field(default_factory=threading.Lock)
+
+    def not_retried(self, c: Config) -> str | None:
+        return self.timed_out.get((c.engine, c.tier, c.analysis))
+
+    def first_try(self, c: Config) -> tuple[threading.Event, bool]:
+        """(event set when the first warm-up of this configuration has ended, is it ours)."""
+        key = (c.engine, c.tier, c.analysis)
+        with self.lock:
+            ev = self.attempts.get(key)
+            if ev is None:
+                ev = self.attempts[key] = threading.Event()
+                ev.owner = threading.get_ident()
+            return ev, ev.owner == threading.get_ident()
+
+    def busy_elsewhere(self, c: Config) -> bool:
+        """Another lane is warming this configuration up for the first time right now."""
+        if not c.warm or self.jobs <= 1:
+            return False
+        ev = self.attempts.get((c.engine, c.tier, c.analysis))
+        return ev is not None and not ev.is_set() and ev.owner != threading.get_ident()
+
+    def tried(self, c: Config) -> None:
+        ev = self.attempts.get((c.engine, c.tier, c.analysis))
+        if ev is not None:
+            ev.set()
+
+
+def run_group(g: Group, pool: dict, ref: dict, ctx: RunCtx, lane: int = 0) -> dict:
+    """Run one group: start the workers it does not share with an earlier group of its block,
+    warm up (two at a time, checking outputs), then the repetitions round-robin, one at a time."""
+    mode, reps, progress = ctx.mode, ctx.reps, ctx.progress
     res: dict[str, Any] = {"section": g.section, "target": g.target, "size": g.size,
-                           "fuel": ref["fuel"], "configs": {},
-                           "unavailable": dict(g.unavailable)}
+                           "tier": g.tier, "inputs": g.inputs, "fuel": ref["fuel"], "configs": {},
+                           "unavailable": dict(g.unavailable), "estimate_s": g.estimate_s}
     if g.section != "kernels":
         res["ref_sha256"] = ref.get("sha256")
     live: dict[str, Any] = {}
+    new: list[str] = []
+    cfg_by = {c.name: c for c in g.configs}
     for c in g.configs:
-        cr: dict[str, Any] = {"engine": c.engine, "tier": c.tier, "analysis": c.analysis,
-                              "size": c.size, "times_s": [], "run_s": [], "load_s": [], "rss_kb": 0}
+        why = ctx.not_retried(c)
+        if why:
+            res["unavailable"][c.name] = why
+            continue
+        w = pool.get(c.wkey)
+        if w is not None and w.dead:
+            res["unavailable"][c.name] = f"not run: its worker stopped earlier in this block ({w.dead})"
+            continue
+        cr: dict[str, Any] = {"engine": c.engine, "tier": c.tier, "analysis": c.analysis, "size": c.size,
+                              "times_s": [], "run_s": [], "load_s": [], "rss_kb": 0,
+                              "timing": ("warm" if c.warm else "end-to-end") if c.engine == "wizardpy"
+                              and c.kind == "wasi" else ("call" if c.kind == "kernel" else "end-to-end")}
         if c.inject:
             cr["injected_mismatch"] = True
         res["configs"][c.name] = cr
-        try:
-            w = NativeRunner(c, progress.note) if c.engine == "native" else Worker(c)
-            live[c.name] = w
-        except Exception as e:  # noqa: BLE001
-            cr["error"] = f"{type(e).__name__}: {e}"
-    for name, w in list(live.items()):
+        if w is None:
+            try:
+                w = NativeRunner(c, progress.note) if c.engine == "native" else Worker(c)
+            except Exception as e:  # noqa: BLE001
+                cr["error"] = f"{type(e).__name__}: {e}"
+                continue
+            pool[c.wkey] = w
+            new.append(c.name)
+        else:
+            cr["info"] = w.info
+            cr["shared_worker"] = True
+        live[c.name] = w
+    cpu0 = {name: (0.0 if name in new else w.cpu) for name, w in live.items()}
+    killed_s = 0.0
+    progress.status(lane, f"{g.key}: starting {len(new)} worker(s)" if new else f"{g.key}: warm-up")
+    for name in new:
+        w = live[name]
         try:
             w.ready()
         except BenchError as e:
             res["configs"][name]["error"] = f"failed to start: {e}"
+            w.dead = w.dead or f"failed to start: {e}"
             del live[name]
+            ctx.tried(cfg_by[name])
         else:
             res["configs"][name]["info"] = w.info
-    cfg_by = {c.name: c for c in g.configs}
 
-    def one(name: str, count: bool) -> dict | None:
-        w, cr, c = live[name], res["configs"][name], cfg_by[name]
-        progress.show(f"{g.key} {name}")
-        try:
-            r = w.run(count=count, timeout=RUN_TIMEOUT_S[mode])
-        except BenchError as e:
-            r = {"error": str(e)}
-        progress.step(f"{g.key} {name}")
+    def check(name: str, r: dict) -> dict | None:
+        cr, c = res["configs"][name], cfg_by[name]
         if "error" in r:
             cr["error"] = r["error"]
             if r.get("traceback"):
@@ -994,8 +1419,8 @@ def run_group(g: Group, reps: int, ref: dict, mode: str, progress: Progress,
                     and numerically_close(r["output"], ref["output"]):
                 if "native_differs" not in cr:
                     cr["native_differs"] = why
-                    warnings.append(f"{g.key}/native: output differs from Wasm in the last digits "
-                                    f"(glibc vs wasi-libc libm rounding): {why}")
+                    ctx.warnings.append(f"{g.key}/native: output differs from Wasm in the last digits "
+                                        f"(glibc vs wasi-libc libm rounding): {why}")
             else:
                 cr["error"] = f"OUTPUT MISMATCH: {why}"
                 cr["mismatch"] = True
@@ -1003,68 +1428,176 @@ def run_group(g: Group, reps: int, ref: dict, mode: str, progress: Progress,
         cr["rss_kb"] = max(cr["rss_kb"], int(r.get("rss_kb") or 0))
         return r
 
-    # warm-up (+ firing counts + output check)
-    for name in list(live):
+    def drop(name: str, why: str) -> None:
+        w = live.pop(name)
+        w.dead = w.dead or why
+        w.kill()
+
+    def warmed(name: str, r: dict) -> None:
+        ctx.tried(cfg_by[name])
         cr = res["configs"][name]
-        if time.perf_counter() > deadline:
-            why = "not run: the time budget was used up (raise it with --budget MIN)"
-            res["unavailable"][name] = why
-            del res["configs"][name]
-            live.pop(name).kill()
-            warnings.append(f"{g.key}/{name}: {why}")
-            progress.step("", reps + 1)
-            continue
-        t0 = time.perf_counter()
-        r = one(name, count=True)
+        r = check(name, r)
         if r is None:
-            live.pop(name).kill()
-            progress.step("", reps)
-            continue
+            drop(name, f"failed in {g.key}")
+            return
         cr["warmup_s"] = r["time_s"]
-        if "firings" in r:
-            cr["firings"] = r["firings"]
-        if time.perf_counter() - t0 > MAX_REPEAT_S[mode] and reps > 0:
-            cr["note"] = (f"warm-up took {time.perf_counter() - t0:.1f} s (> {MAX_REPEAT_S[mode]:g} s): "
-                          f"not repeated; the warm-up time is used")
-            for k in ("time_s", "run_s", "load_s"):
-                if k in r:
-                    cr[k if k != "time_s" else "times_s"].append(r[k])
-            live.pop(name).stop()
-            progress.step("", reps)
-    # interleaved repetitions: A B C A B C ... (the order rotates each round)
+        for k in ("firings", "setup_s", "jit_compile_s", "recompile_s", "fresh"):
+            if k in r:
+                cr[k if k != "recompile_s" else "warmup_recompile_s"] = r[k]
+        if "jit_stats" in r:
+            cr["jit_stats"] = r["jit_stats"]
+        if r.get("fresh"):
+            cr["timing"] = "fresh"
+        if "jit_compile_s" in r:
+            cr["compile_once_s"] = r["jit_compile_s"]
+            cr["load_once_s"] = r.get("load_s")
+        # what one more run would cost: CPU seconds of the warm-up (not its one-off parts)
+        w = live[name]
+        if isinstance(w, NativeRunner):
+            cost = r["time_s"]
+        else:
+            cost = max(r.get("cpu_s", 0.0) - cpu_before.get(name, 0.0), r["time_s"] * 0.2)
+            if cfg_by[name].warm and not r.get("fresh"):      # one-off: decode, probes, compile
+                cost -= r.get("jit_compile_s", 0.0) + r.get("setup_s", 0.0) + r.get("load_s", 0.0)
+        cr["run_cost_cpu_s"] = cost
+        if cost > MAX_REPEAT_S[mode] and reps > 0:
+            cr["note"] = (f"measured once: one run costs {cost:.1f} CPU s (> {MAX_REPEAT_S[mode]:g} s"
+                          + (", the module compiled afresh each run" if r.get("fresh") else "")
+                          + "); the warm-up is the measurement")
+            cr["once"] = True
+            ctx.warnings.append(f"{g.key}/{name}: {cr['note']}")
+            cr["times_s"].append(r["time_s"])
+            cr["run_s"].append(r.get("run_s", r["time_s"]))
+            if "load_s" in r and c_is_e2e(name):
+                cr["load_s"].append(r["load_s"])
+            if "compile_s" in r:
+                cr.setdefault("compile_s", []).append(r["compile_s"])
+            if "recompile_s" in r:
+                cr.setdefault("recompile_s", []).append(r["recompile_s"])
+            if "jit_compile_s" in r:
+                cr.setdefault("jit_compile_s_runs", []).append(r["jit_compile_s"])
+            cr.setdefault("rounds", []).append(0)
+            live.pop(name)
+
+    def c_is_e2e(name: str) -> bool:
+        return not cfg_by[name].warm
+
+    # warm-up, two at a time (untimed): the slowest first (a JIT compile of coverage's probes
+    # may take minutes: it is stopped at the warm-up limit while the others proceed)
+    limit = WARMUP_LIMIT_S[mode]
+    order = sorted(live, key=lambda n: -(estimate_run(cfg_by[n], g.fuel)
+                                         + (60.0 if cfg_by[n].warm and n in new else 0.0)))
+    pending = list(order)
+    active: dict[Any, str] = {}
+    cpu_before: dict[str, float] = {}
+    while pending or active:
+        while pending and len(active) < ctx.warmup_par:
+            name = pending.pop(0)
+            c = cfg_by[name]
+            if c.warm and ctx.jobs > 1:
+                # another lane compiling this configuration for the first time: do the others
+                # first, then wait for its outcome (a timeout there is not retried here)
+                ev, mine = ctx.first_try(c)
+                if not mine and not ev.is_set():
+                    if any(not ctx.busy_elsewhere(cfg_by[n]) for n in pending):
+                        pending.append(name)
+                        continue
+                    if active:                  # let ours finish first
+                        pending.insert(0, name)
+                        break
+                    progress.status(lane, f"{g.key}: waiting for another lane's {name} warm-up")
+                    ev.wait(limit + 30.0)
+                why = ctx.not_retried(c)
+                if why:
+                    live.pop(name).kill()
+                    del res["configs"][name]
+                    res["unavailable"][name] = why
+                    continue
+            w = live[name]
+            progress.status(lane, f"{g.key}: warm-up {name}")
+            if isinstance(w, NativeRunner):
+                warmed(name, w.run(cfg_by[name].size, count=True, timeout=RUN_TIMEOUT_S[mode]))
+                continue
+            try:
+                cpu_before[name] = w.cpu
+                w.request(cfg_by[name].size, count=True)
+            except BenchError as e:
+                warmed(name, {"error": str(e)})
+                continue
+            active[w.conn] = name
+        if not active:
+            continue
+        now = time.perf_counter()
+        wait = min(live[n].sent + limit for n in active.values()) - now
+        for conn in mpc.wait(list(active), timeout=max(wait, 0.0)):
+            name = active.pop(conn)
+            try:
+                r = live[name].receive()
+            except BenchError as e:
+                r = {"error": str(e)}
+            warmed(name, r)
+        now = time.perf_counter()
+        for conn, name in list(active.items()):
+            w = live[name]
+            if now - w.sent >= limit:
+                del active[conn]
+                killed_s += now - w.sent
+                c = cfg_by[name]
+                why = (f"TIMEOUT: the warm-up (process start"
+                       f"{', JIT compile of the whole module' if c.warm else ''}, first run) did not "
+                       f"finish within {limit:g} s on {g.target} (stopped)")
+                drop(name, why)
+                del res["configs"][name]
+                res["unavailable"][name] = why
+                ctx.timeouts.append(f"{g.key}/{name}: {why}")
+                ctx.timed_out[(c.engine, c.tier, c.analysis)] = (
+                    f"TIMEOUT (not retried): the warm-up did not finish within {limit:g} s on "
+                    f"{g.target}")
+                ctx.tried(c)
+
+    # interleaved repetitions, one run at a time: A B C A B C ... (the order rotates each round)
     names = list(live)
     for rep in range(reps):
-        if rep > 0 and time.perf_counter() > deadline and live:
-            warnings.append(f"{g.key}: only {rep} of {reps} repetitions (time budget used up)")
+        if rep > 0 and time.perf_counter() > ctx.t_start + ctx.budget_s and live:
+            ctx.warnings.append(f"{g.key}: only {rep} of {reps} repetitions (time budget used up)")
             for name in live:
                 res["configs"][name]["note"] = f"only {rep} of {reps} repetitions (time budget)"
-            progress.step("", (reps - rep) * len(live))
             break
         order = names[rep % len(names):] + names[:rep % len(names)] if names else []
         for name in order:
             if name not in live:
                 continue
-            r = one(name, count=False)
-            cr = res["configs"][name]
+            progress.status(lane, f"{g.key}: round {rep + 1}/{reps} {name}")
+            w = live[name]
+            try:
+                r = w.run(cfg_by[name].size, count=False, timeout=RUN_TIMEOUT_S[mode])
+            except BenchError as e:
+                r = {"error": str(e)}
+            r = check(name, r)
             if r is None:
-                live.pop(name).kill()
-                progress.step("", reps - rep - 1)
+                drop(name, f"failed in {g.key}")
                 continue
+            cr = res["configs"][name]
             cr["times_s"].append(r["time_s"])
             cr["run_s"].append(r.get("run_s", r["time_s"]))
-            if "load_s" in r:
+            if "load_s" in r and c_is_e2e(name):
                 cr["load_s"].append(r["load_s"])
             if "compile_s" in r:
                 cr.setdefault("compile_s", []).append(r["compile_s"])
+            if "recompile_s" in r:
+                cr.setdefault("recompile_s", []).append(r["recompile_s"])
+            if "jit_compile_s" in r:
+                cr.setdefault("jit_compile_s_runs", []).append(r["jit_compile_s"])
             if "jit_stats" in r and "jit_stats" not in cr:
                 cr["jit_stats"] = r["jit_stats"]
             cr.setdefault("rounds", []).append(rep)
-    for w in live.values():
-        w.stop()
+    # CPU seconds of the group's workers (what the group costs on an idle machine)
+    res["cpu_s"] = killed_s + sum(max(pool_w.cpu - cpu0[n], 0.0) for n, pool_w in
+                                  ((n, pool.get(cfg_by[n].wkey)) for n in cpu0) if pool_w is not None)
     # statistics, loud failures
     for name, cr in res["configs"].items():
         if "error" in cr:
-            failures.append(f"{g.key}/{name}: {cr['error']}")
+            ctx.failures.append(f"{g.key}/{name}: {cr['error']}")
             cr["times_s"] = cr["run_s"] = cr["load_s"] = []
             continue
         if cr["times_s"]:
@@ -1072,15 +1605,98 @@ def run_group(g: Group, reps: int, ref: dict, mode: str, progress: Progress,
             cr["run"] = _stats(cr["run_s"])
             if cr["load_s"]:
                 cr["load"] = _stats(cr["load_s"])
+            elif cr.get("load_once_s") is not None:
+                cr["load"] = _stats([cr["load_once_s"]])
             elif "load_s" in cr.get("info", {}):
                 cr["load"] = _stats([cr["info"]["load_s"]])
             if cr.get("compile_s"):
                 cr["compile"] = _stats(cr["compile_s"])
+            elif cr.get("jit_compile_s_runs"):
+                cr["compile"] = _stats(cr["jit_compile_s_runs"])
+            elif cr.get("compile_once_s") is not None:
+                cr["compile"] = _stats([cr["compile_once_s"]])
+            if cr.get("recompile_s"):
+                cr["recompile"] = _stats(cr["recompile_s"])
             fuel = res["fuel"]
             cr["instr"] = fuel
             cr["instr_per_s"] = _stats([fuel / t for t in cr["run_s"] if t > 0])
     return res
 
+
+def run_block(b: Block, ref: Reference, ctx: RunCtx, lane: int = 0) -> None:
+    pool: dict[tuple, Any] = {}
+    last: dict[tuple, int] = {}
+    for i, g in enumerate(b.groups):
+        for c in g.configs:
+            last[c.wkey] = i
+    progress = ctx.progress
+    try:
+        for i, g in enumerate(b.groups):
+            t0 = time.perf_counter()
+            progress.start(lane, g.key, g.estimate_s)
+            if g.configs:
+                left = ctx.deadline - t0
+                need = g.estimate_s * progress.scale
+                if need > left:
+                    why = (f"not run: the time budget of {ctx.budget_s / 60:.1f} min was used up "
+                           f"(estimated {_fmt_dur(need)}, {_fmt_dur(max(left, 0))} left; raise it "
+                           f"with --budget MIN, or run fewer workloads/tiers)")
+                    for c in g.configs:
+                        g.unavailable[c.name] = why
+                    ctx.warnings.append(f"{g.key}: {why}")
+                    g.configs = []
+            if not g.configs:
+                ctx.result["groups"][g.key] = {
+                    "section": g.section, "target": g.target, "size": g.size, "tier": g.tier,
+                    "inputs": g.inputs, "fuel": g.fuel, "configs": {},
+                    "unavailable": dict(g.unavailable)}
+                progress.skip(g.estimate_s, lane)
+            else:
+                r = ref.kernel(g.target, g.size) if g.section == "kernels" else ref.wasi(g.target, g.size)
+                gres = run_group(g, pool, r, ctx, lane)
+                overheads(gres)
+                gres["elapsed_s"] = time.perf_counter() - t0
+                gres["lane"] = lane
+                ctx.result["groups"][g.key] = gres
+                progress.finish(g.estimate_s, gres["elapsed_s"], lane=lane)
+            for k in [k for k in pool if last.get(k, -1) <= i]:
+                pool.pop(k).stop()
+    finally:
+        for w in pool.values():
+            w.kill() if w.dead else w.stop()
+        progress.status(lane, "")
+
+
+def run_blocks(blocks: list[Block], ref: Reference, ctx: RunCtx, jobs: int) -> None:
+    """The blocks in plan order; with jobs > 1, that many lanes take the next block each."""
+    if jobs <= 1:
+        for b in blocks:
+            run_block(b, ref, ctx)
+        return
+    q: queue.Queue = queue.Queue()
+    for b in blocks:
+        q.put(b)
+    errors: list = []
+
+    def lane(i: int) -> None:
+        try:
+            while True:
+                try:
+                    b = q.get_nowait()
+                except queue.Empty:
+                    return
+                run_block(b, ref, ctx, lane=i)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=lane, args=(i,), daemon=True) for i in range(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.5)
+    if errors:
+        raise errors[0]
 
 def overheads(res: dict) -> None:
     """Paired ratios against the baseline of the same tier in the same group (same rounds)."""
@@ -1100,14 +1716,16 @@ def overheads(res: dict) -> None:
             n = cr["firings"]
             cr["us_per_firing"] = _pair_stats([(a - b) / n * 1e6 for a, b in pairs])
     # peers and tiers against each other in the same group
-    def ratio(a: str, b: str, key: str, invert: bool = False, execution: bool = False) -> None:
+    def ratio(a: str, b: str, key: str, invert: bool = False, execution: bool = False,
+              wall: bool = False) -> None:
         ca, cb = cfgs.get(a), cfgs.get(b)
         if not ca or not cb or "time" not in ca or "time" not in cb:
             return
-        if execution:       # execution only (no compile/load), paired by round
-            ea = dict(zip(ca.get("rounds", []), ca.get("run_s", [])))
-            eb = dict(zip(cb.get("rounds", []), cb.get("run_s", [])))
-            pairs = [(ea[k], eb[k]) for k in ea if k in eb]
+        if execution or wall:   # execution only (no compile/load) / whole wall time, by round
+            k = "run_s" if execution else "times_s"
+            ea = dict(zip(ca.get("rounds", []), ca.get(k, [])))
+            eb = dict(zip(cb.get("rounds", []), cb.get(k, [])))
+            pairs = [(ea[r], eb[r]) for r in ea if r in eb]
         else:
             pairs = _paired(ca, cb)
         if pairs:
@@ -1123,16 +1741,19 @@ def overheads(res: dict) -> None:
     else:
         ratio("wasmtime", "native", "wasmtime/native time", execution=True)
         ratio("wizardpy-int", "wasmtime", "int/wasmtime time", execution=True)
-        ratio("wizardpy-tiered", "wizardpy-int", "tiered/int time")
+        # tiered's claim includes its compile time: whole wall times
+        ratio("wizardpy-tiered", "wizardpy-int", "tiered/int time", wall=True)
         ratio("wizardpy-jit", "wizardpy-int", "jit/int time")
         ratio("wizardpy-jit", "wasmtime", "jit/wasmtime time")
         ratio("pywasm", "wizardpy-int", "pywasm/int time")
 
 
 def _net_times(c: dict) -> list[float]:
-    """Wall times minus the JIT's compile time of the same run (equal to the wall times for the
-    interpreter): the JIT compiles the whole module in every configuration, so its seconds of
-    compilation would otherwise drown every overhead ratio."""
+    """Wall times minus the JIT's compile time of the same run, for the overhead ratios: tier
+    tiered compiles in every run (its seconds of compilation would drown the ratios; reported
+    separately). Equal to the wall times for tier int, and for tier jit, whose runs already leave
+    out the module's initial compilation (done once per worker; recompilations after probe
+    changes stay in: they are the monitor's cost)."""
     comp = c.get("compile_s") or []
     if len(comp) == len(c["times_s"]):
         return [max(t - x, 1e-9) for t, x in zip(c["times_s"], comp)]
@@ -1212,18 +1833,44 @@ def machine_info() -> dict:
     return info
 
 
+def plan_summary(blocks: list[Block], opts: Options) -> dict:
+    """Estimated seconds per section (for the report and --plan)."""
+    per: dict[str, float] = {}
+    groups = 0
+    for b in blocks:
+        per[b.section] = per.get(b.section, 0.0) + b.estimate_s
+        groups += len(b.groups)
+    total = sum(per.values())
+    return {"groups": groups, "blocks": len(blocks), "sections_s": per, "groups_s": total,
+            "post_s": post_estimate(opts), "jobs": opts.jobs,
+            "total_s": total / max(opts.jobs, 1) + post_estimate(opts)}
+
+
+def print_plan(blocks: list[Block], opts: Options, log=print) -> None:
+    s = plan_summary(blocks, opts)
+    for b in blocks:
+        log(f"{b.key:28s} {_fmt_dur(b.estimate_s):>7s}  " + ", ".join(
+            f"{g.key.split('/', 1)[-1]}({g.size}: {len(g.configs)} cfg, {_fmt_dur(g.estimate_s)})"
+            for g in b.groups))
+    log("estimated: " + ", ".join(f"{k} {_fmt_dur(v)}" for k, v in s["sections_s"].items())
+        + f"; graphviz/compile/report {_fmt_dur(s['post_s'])}; total {_fmt_dur(s['total_s'])}"
+        + (f" on {opts.jobs} lanes" if opts.jobs > 1 else "")
+        + f" (budget {_fmt_dur(opts.budget_s or BUDGET_S[opts.mode])})")
+
+
 def run_suite(opts: Options, out_dir: Path | None, report_path: Path | None, log=print,
               progress_stream=sys.stderr) -> dict:
     started = _dt.datetime.now()
     t_start = time.perf_counter()
     ref = Reference()
     log(f"wizardpy bench: mode {opts.mode}, {len(opts.workloads)} workload(s), tiers {', '.join(opts.tiers)}, "
-        f"{opts.reps} repetitions after a warm-up")
-    groups = plan(opts, ref, log=log)
-    total = sum(len(g.configs) * (opts.reps + 1) for g in groups)
-    progress = Progress(total, progress_stream)
-    failures: list[str] = []
-    warnings: list[str] = []
+        f"{opts.reps} repetitions after a warm-up" + (f", {opts.jobs} lanes" if opts.jobs > 1 else ""))
+    blocks = plan(opts, ref, log=log)
+    budget = opts.budget_s if opts.budget_s is not None else BUDGET_S[opts.mode]
+    psum = plan_summary(blocks, opts)
+    log(f"plan: {psum['groups']} groups in {psum['blocks']} blocks, estimated "
+        f"{_fmt_dur(psum['total_s'])} (budget {_fmt_dur(budget)}; references took "
+        f"{_fmt_dur(time.perf_counter() - t_start)})")
     result: dict[str, Any] = {
         "benchmark": "suite",
         "date": started.isoformat(timespec="seconds"),
@@ -1231,7 +1878,12 @@ def run_suite(opts: Options, out_dir: Path | None, report_path: Path | None, log
         "config": {"mode": opts.mode, "reps": opts.reps, "workloads": opts.workloads, "tiers": opts.tiers,
                    "analyses": opts.analyses, "peers": opts.peers, "kernels": opts.kernels,
                    "sizes": {w: vars(WORKLOAD_SIZES[w]) for w in opts.workloads},
-                   "limits": LIMITS[opts.mode], "inject_mismatch": opts.inject},
+                   "inputs": {f"{s}/{t or '*'}": v for (s, t), v in INPUTS[opts.mode].items()},
+                   "kernel_sizes": {k: v[1] for k, v in KERNELS.items() if k in opts.kernels},
+                   "limits": LIMITS[opts.mode], "inject_mismatch": opts.inject, "budget_s": budget,
+                   "jobs": opts.jobs, "warmup_parallel": warmup_parallel(opts.jobs),
+                   "warmup_limit_s": WARMUP_LIMIT_S[opts.mode], "run_timeout_s": RUN_TIMEOUT_S[opts.mode],
+                   "max_repeat_cpu_s": MAX_REPEAT_S[opts.mode]},
         "targets": TARGETS,
         "availability": {
             "tiers": {t: dict(zip(("available", "why"), tier_status(t))) for t in opts.tiers},
@@ -1239,47 +1891,50 @@ def run_suite(opts: Options, out_dir: Path | None, report_path: Path | None, log
                          for m in opts.analyses if m in MONITORS},
             "peers": {p: dict(zip(("available", "why"), peer_status(p))) for p in opts.peers},
         },
-        "groups": {},
+        "plan": psum,
+        "groups": {g.key: None for b in blocks for g in b.groups},   # plan order
     }
-    budget = opts.budget_s if opts.budget_s is not None else BUDGET_S[opts.mode]
-    result["config"]["budget_s"] = budget
-    for g in groups:
-        if g.configs and time.perf_counter() - t_start > budget:
-            why = (f"not run: the time budget of {budget / 60:.1f} min was used up "
-                   f"(raise it with --budget MIN, or run fewer workloads/tiers)")
-            for c in g.configs:
-                g.unavailable[c.name] = why
-            warnings.append(f"{g.key}: {why}")
-            progress.step(f"{g.key} skipped (budget)", len(g.configs) * (opts.reps + 1))
-            g.configs = []
-        if not g.configs:
-            result["groups"][g.key] = {"section": g.section, "target": g.target, "size": g.size,
-                                       "configs": {}, "unavailable": dict(g.unavailable)}
-            continue
-        if g.section == "kernels":
-            r = ref.kernel(g.target, g.size)
-        else:
-            r = ref.wasi(g.target, g.size)
-        gres = run_group(g, opts.reps, r, opts.mode, progress, failures, warnings,
-                         deadline=t_start + budget)
-        overheads(gres)
-        result["groups"][g.key] = gres
-    progress.close()
+    post = psum["post_s"]
+    progress = Progress(psum["groups"], psum["groups_s"], post, opts.jobs, budget, progress_stream)
+    ctx = RunCtx(mode=opts.mode, reps=opts.reps, progress=progress, t_start=t_start,
+                 deadline=t_start + budget - post, result=result, budget_s=budget,
+                 warmup_par=warmup_parallel(opts.jobs), jobs=opts.jobs)
+    t_groups = time.perf_counter()
+    try:
+        run_blocks(blocks, ref, ctx, opts.jobs)
+    finally:
+        progress.close()
+    result["groups"] = {k: v for k, v in result["groups"].items() if v is not None}
+    timing: dict[str, Any] = {"groups_s": time.perf_counter() - t_groups, "sections_s": {},
+                              "estimate_s": psum["total_s"]}
+    timing["sections_cpu_s"] = {}
+    for b in blocks:
+        el = sum((result["groups"].get(g.key) or {}).get("elapsed_s", 0.0) for g in b.groups)
+        cpu = sum((result["groups"].get(g.key) or {}).get("cpu_s", 0.0) for g in b.groups)
+        timing["sections_s"][b.section] = timing["sections_s"].get(b.section, 0.0) + el
+        timing["sections_cpu_s"][b.section] = timing["sections_cpu_s"].get(b.section, 0.0) + cpu
+    failures, warnings = ctx.failures, ctx.warnings
     if opts.load:
         from . import interp
         log("== graphviz.wasm load time")
+        t0 = time.perf_counter()
         try:
             result["load"] = interp.run_load(max(opts.reps, 3), ["wizardpy"], log=log)
         except Exception as e:  # noqa: BLE001
             result["load"] = {"error": f"{type(e).__name__}: {e}"}
         if "error" in result["load"]:
             failures.append(f"graphviz load: {result['load']['error']}")
+        timing["load_s"] = time.perf_counter() - t0
     if opts.compile:
+        t0 = time.perf_counter()
         paths = [WORKLOAD_DIR / w / f"{w}.wasm" for w in opts.workloads] + \
                 [KERNEL_DIR / f"{k}.wasm" for k in opts.kernels]
         result["compile"] = measure_compile(paths)
+        timing["compile_s"] = time.perf_counter() - t0
     result["failures"] = failures
+    result["timeouts"] = ctx.timeouts
     result["warnings"] = warnings
+    result["timing"] = timing
     result["elapsed_s"] = time.perf_counter() - t_start
     path = None
     if out_dir is not None:      # the raw data first: a report bug must never lose a run
@@ -1289,6 +1944,9 @@ def run_suite(opts: Options, out_dir: Path | None, report_path: Path | None, log
         path.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
         result["path"] = str(path)
     render(result, path, out_dir, report_path)
+    result["elapsed_s"] = time.perf_counter() - t_start
+    if path is not None:
+        path.write_text(json.dumps(result, indent=1, default=_json_default) + "\n")
     return result
 
 
@@ -1326,7 +1984,7 @@ def build_parser(prog: str = "python -m bench suite") -> argparse.ArgumentParser
     ap = argparse.ArgumentParser(prog=prog, description="The benchmark matrix: workloads x tiers x "
                                  "analyses, and the peers (wasmtime, wasm3, pywasm, native gcc -O2).")
     ap.add_argument("--quick", action="store_true",
-                    help=f"the ~2-minute smoke run: workloads {', '.join(QUICK_WORKLOADS)} at small sizes, "
+                    help=f"the ~2-minute smoke run: workload(s) {', '.join(QUICK_WORKLOADS)} at small sizes, "
                          f"{DEFAULT_REPS['quick']} repetitions")
     ap.add_argument("--workloads", nargs="+", metavar="W", default=None,
                     help="workloads to run (default: all; --quick: " + " ".join(QUICK_WORKLOADS) + ")")
@@ -1342,18 +2000,28 @@ def build_parser(prog: str = "python -m bench suite") -> argparse.ArgumentParser
     ap.add_argument("--no-compile", action="store_true", help="skip compile time vs function size")
     ap.add_argument("--reps", type=int, default=None, help="timed repetitions per configuration, after a "
                     f"warm-up (default {DEFAULT_REPS['full']}; --quick {DEFAULT_REPS['quick']})")
+    ap.add_argument("--jobs", type=int, default=None, metavar="N",
+                    help=f"lanes: run N blocks (a workload on one tier) at a time, one per core, each "
+                         f"timing one run at a time and pairing its ratios within itself (default "
+                         f"{DEFAULT_JOBS}: min(2, CPUs); 1 = one timed run at a time on the whole "
+                         f"machine, which takes about twice as long)")
     ap.add_argument("--out", type=Path, default=None,
                     help="directory for the JSON and PNG results (default bench/results; "
                          "--quick: bench/results/quick)")
     ap.add_argument("--report", type=Path, default=None,
                     help="the Markdown report (default bench/RESULTS.md; --quick or --out: DIR/RESULTS.md)")
     ap.add_argument("--budget", type=float, default=None, metavar="MIN",
-                    help=f"stop starting new groups after MIN minutes (default {BUDGET_S['full'] / 60:g}; "
-                         f"--quick {BUDGET_S['quick'] / 60:g}); the groups not run are listed as such")
+                    help=f"the time the whole run aims at (default {BUDGET_S['full'] / 60:g} min; "
+                         f"--quick {BUDGET_S['quick'] / 60:g}): a group whose estimated time no longer "
+                         f"fits is not started, and is listed as not run")
+    ap.add_argument("--plan", action="store_true",
+                    help="print the run plan (blocks, groups, inputs, estimated times) and exit")
     ap.add_argument("--render", type=Path, default=None, metavar="RESULT.json",
                     help="only re-draw the charts and the report from a saved result")
     ap.add_argument("--inject-mismatch", action="append", default=[], metavar="CONFIG",
                     help=argparse.SUPPRESS)   # testing: corrupt this configuration's output
+    ap.add_argument("--warmup-limit", type=float, default=None, metavar="SEC",
+                    help=argparse.SUPPRESS)   # testing: the warm-up time limit
     return ap
 
 
@@ -1363,13 +2031,19 @@ def options_from_args(args: argparse.Namespace) -> Options:
     for w in wl:
         if w not in WORKLOAD_SIZES:
             raise BenchError(f"unknown workload {w!r}; have {', '.join(WORKLOAD_SIZES)}")
+    if args.warmup_limit is not None:
+        WARMUP_LIMIT_S[mode] = args.warmup_limit
+    jobs = DEFAULT_JOBS if args.jobs is None else args.jobs
+    if jobs < 1:
+        raise BenchError("--jobs must be at least 1")
     kernels = [] if args.no_kernels else (list(KERNELS) if args.kernels is None else args.kernels)
     return Options(
         mode=mode, workloads=wl, tiers=args.tiers or list(TIERS), analyses=args.analyses or list(ANALYSES),
         peers=list(PEERS) if args.peers is None else args.peers, kernels=kernels,
         reps=args.reps if args.reps is not None else DEFAULT_REPS[mode],
         large=not args.no_large, load=not args.no_load, compile=not args.no_compile,
-        inject=args.inject_mismatch, budget_s=None if args.budget is None else args.budget * 60)
+        inject=args.inject_mismatch, budget_s=None if args.budget is None else args.budget * 60,
+        jobs=jobs)
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m bench suite") -> int:
@@ -1386,6 +2060,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench suite") -> 
                                       else out_dir / "RESULTS.md")
         render(result, args.render, out_dir, report_path)
         print(f"report: {report_path}")
+        return 0
+    if args.plan:
+        blocks = plan(opts, Reference(), log=print)
+        print_plan(blocks, opts)
         return 0
     if args.out is not None:
         out_dir = args.out
@@ -1404,6 +2082,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench suite") -> 
         print(f"\nresults: {result['path']}")
     if result.get("report"):
         print(f"report:  {result['report']}")
+    print(f"run took {_fmt_dur(result['elapsed_s'])} (plan estimate {_fmt_dur(result['plan']['total_s'])})")
+    if result.get("timeouts"):
+        print(f"\n!! {len(result['timeouts'])} configuration(s) stopped at a time limit (TIMEOUT):",
+              file=sys.stderr)
+        for t in result["timeouts"]:
+            print(f"!!   {t}", file=sys.stderr)
     if result["failures"]:
         print(f"\n!! {len(result['failures'])} FAILURE(S):", file=sys.stderr)
         for f in result["failures"]:
