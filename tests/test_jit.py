@@ -690,10 +690,10 @@ MIXED = r"""
                                  {"tier": "tiered", "jit_threshold": 1,
                                   "jit_max_generic_probes": None}])
 def test_function_full_of_generic_probes_matches_interpreter(cfg):
-    """A function with more generic probe sites than jit_max_generic_probes keeps its locals in
-    the value stack and deoptimizes to fire them: every probe sees the interpreter's frames
-    (locals of every type, operands), FrameWriter changes take effect, self-removing probes
-    fire once, and the results are the interpreter's."""
+    """A function with more generic probe sites than jit_max_generic_probes deoptimizes to fire
+    them: every probe sees the interpreter's frames (locals of every type, operands), FrameWriter
+    changes take effect, self-removing probes fire once, and the results are the
+    interpreter's."""
     from wizardpy import FuncProbe
 
     def run(config):
@@ -742,10 +742,10 @@ def test_function_full_of_generic_probes_matches_interpreter(cfg):
     assert len(got[2]) == len(ref[2]) and got[2] == ref[2]
 
 
-def test_locals_in_value_stack_seen_and_written_from_callee():
-    """Compiled code of a function with many (never firing) generic probe sites: its locals of
-    every type live in the value stack; a probe in its callee reads them through caller() and
-    writes them (the compiled frame deoptimizes), as in the interpreter."""
+def test_function_full_of_generic_probes_caller_locals_from_callee():
+    """Compiled code of a function with many (never firing) generic probe sites: a probe in its
+    callee reads its locals of every type through caller() and writes them (the compiled frame
+    deoptimizes), as in the interpreter."""
     from wizardpy import FuncProbe
 
     src = MIXED.replace("    loop $l\n", "    local.get $n i32.const 0 i32.lt_s if\n"

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import sys
 
 from llvmlite import ir
 
@@ -60,7 +59,6 @@ ptr = ir.PointerType()
 LLTYPE = {I32: i32, I64: i64, F32: f32, F64: f64, FUNCREF: i64, EXTERNREF: i64}
 
 FN_TYPE = ir.FunctionType(i32, [ptr, ptr, i32])
-_LITTLE = sys.byteorder == "little"     # an i32/f32 value-stack slot is its first 4 bytes
 
 # C helpers (native/jit_support.c): name -> (return type, argument types)
 HELPERS = {
@@ -166,6 +164,19 @@ class ModuleCompiler:
             self.helpers[hname] = fn
         self.intrinsics = {}
         self.invariant = self.llmod.add_metadata([])
+        # TBAA: linear memory, probe counters, globals and the value stack are distinct memory (each access to
+        # them is tagged; the runtime's structures stay untagged: may alias anything), so LLVM
+        # may keep a loop's counters in registers across its loads and stores
+        root = self.llmod.add_metadata([ir.MetaDataString(self.llmod, "wizardpy")])
+
+        def tbaa(name):
+            ty = self.llmod.add_metadata([ir.MetaDataString(self.llmod, name), root,
+                                          ir.Constant(i64, 0)])
+            return self.llmod.add_metadata([ty, ty, ir.Constant(i64, 0)])
+        self.tbaa_mem = tbaa("wasm memory")
+        self.tbaa_count = tbaa("probe counter")
+        self.tbaa_global = tbaa("wasm global")
+        self.tbaa_stack = tbaa("value stack")
         self.cold_weights = self.llmod.add_metadata(
             [ir.MetaDataString(self.llmod, "branch_weights"), ir.Constant(i32, 1),
              ir.Constant(i32, 1000)])
@@ -181,8 +192,8 @@ class ModuleCompiler:
         self.frame_state = engine.config.jit_frame_state or (
             ins is not None and ins.frames_inspected())
         self.ins = ins
-        # more generic probe sites than this in a function: its locals live in the value stack
-        # (FunctionCompiler.mem_locals); the threshold of the tiered tier, beyond which such a
+        # more generic probe sites than this in a function: they deoptimize to fire
+        # (FunctionCompiler.deopt_fire); the threshold of the tiered tier, beyond which such a
         # function is not compiled at all
         mg = engine.config.jit_max_generic_probes
         self.max_generic = 8 if mg is None else max(0, int(mg))
@@ -274,7 +285,7 @@ class FunctionCompiler:
         self.version = mc.versions.get(d, 0)
         self.has_mem = bool(mc.defn.all_memories())
         self.fuse = False
-        self.mem_locals = False
+        self.deopt_fire = False
 
     # ------------------------------------------------------------------ small helpers
     def fptr(self, base, off):
@@ -339,22 +350,24 @@ class FunctionCompiler:
             return self.fptr(self.lp, 8 * index)
         return self.b.gep(self.lp, [self.b.zext(index, i64)], source_etype=i64, inbounds=True)
 
+    def sload(self, index, ty=i64):
+        """Load value-stack slot fp + index (an int)."""
+        v = self.b.load(self.slot_ptr(index), typ=ty)
+        v.set_metadata("tbaa", self.mc.tbaa_stack)
+        return v
+
+    def sstore(self, bits, index):
+        """Store i64 `bits` to value-stack slot fp + index (an int)."""
+        self.b.store(bits, self.slot_ptr(index)).set_metadata("tbaa", self.mc.tbaa_stack)
+
     def get_local(self, x):
         v = self.vc.get(x)
         if v is None:
-            wt = self.local_types[x]
-            if not self.mem_locals or _LITTLE or wt in (I64, F64):
-                v = self.b.load(self.locals[x], typ=LLTYPE[wt])
-            else:
-                v = self.from_bits(self.b.load(self.locals[x], typ=i64), wt)
-            self.vc[x] = v
+            v = self.vc[x] = self.b.load(self.locals[x], typ=LLTYPE[self.local_types[x]])
         return v
 
     def set_local(self, x, v):
-        if self.mem_locals:
-            self.b.store(self.to_bits(v, self.local_types[x]), self.locals[x])
-        else:
-            self.b.store(v, self.locals[x])
+        self.b.store(v, self.locals[x])
         self.vc[x] = v
 
     def mem_size(self):
@@ -437,14 +450,13 @@ class FunctionCompiler:
         L = self.L
         first = 0
         if args is None or self.mc.frame_state:
-            if not self.mem_locals:
-                for i, wt in enumerate(self.local_types):
-                    b.store(self.to_bits(self.get_local(i), wt), self.slot_ptr(i))
+            for i, wt in enumerate(self.local_types):
+                self.sstore(self.to_bits(self.get_local(i), wt), i)
         else:
             first = height - args
         for h in range(first, height):
             v, wt = self.vs[h]
-            b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h))
+            self.sstore(self.to_bits(v, wt), self.nl + h)
         if sp is None:
             sp = self.sp_at(height)
         self.store_fld(self.frame, L.fr_ip, i32, self.c32(ip))
@@ -485,7 +497,7 @@ class FunctionCompiler:
         code = self.ifld(self.f, self.L.f_code, ptr)
         word = b.load(b.gep(code, [self.c64(ip)], source_etype=i32, inbounds=True), typ=i32)
         present = b.icmp_unsigned("==", word, self.c32(OP_PROBE))
-        if self.mem_locals:
+        if self.deopt_fire:
             # a function full of them (see compile): the interpreter fires the probe and runs
             # the rest of this activation (the tiered tier does not compile such a function)
             self.deopt_if(present, ip, h, after_probe=False, write=h)
@@ -513,7 +525,9 @@ class FunctionCompiler:
         b = self.b
         cp = self.ifld(self.f, self.L.f_probe_counts, ptr)
         p = b.gep(cp, [self.c64(ip)], source_etype=i64, inbounds=True)
-        b.store(b.add(b.load(p, typ=i64), self.c64(1)), p)
+        v = b.load(p, typ=i64)
+        v.set_metadata("tbaa", self.mc.tbaa_count)
+        b.store(b.add(v, self.c64(1)), p).set_metadata("tbaa", self.mc.tbaa_count)
 
     def operand_probe(self, ip, h):
         """OperandProbes (and counters) only: the callback needs the top of stack, not the frame.
@@ -523,7 +537,7 @@ class FunctionCompiler:
         L = self.L
         if h:
             v, wt = self.vs[h - 1]
-            b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h - 1))
+            self.sstore(self.to_bits(v, wt), self.nl + h - 1)
         sp = self.sp_at(h)
         self.store_fld(self.frame, L.fr_ip, i32, self.c32(ip))
         self.store_fld(self.frame, L.fr_sp, i32, sp)
@@ -568,7 +582,7 @@ class FunctionCompiler:
             b.position_at_end(site)
             for h in range(write):
                 v, wt = self.vs[h]
-                b.store(self.to_bits(v, wt), self.slot_ptr(self.nl + h))
+                self.sstore(self.to_bits(v, wt), self.nl + h)
             b.branch(bb)
             src = site
         else:
@@ -605,10 +619,9 @@ class FunctionCompiler:
                         b.position_at_end(ret)
                         b.ret(phis[2])
                     b.position_at_end(go)
-                if write_locals and not self.mem_locals:
+                if write_locals:
                     for i, wt in enumerate(self.local_types):
-                        b.store(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt),
-                                self.slot_ptr(i))
+                        self.sstore(self.to_bits(b.load(self.locals[i], typ=LLTYPE[wt]), wt), i)
                 rc = b.call(self.mc.helpers["wz_jit_deopt"],
                             [self.t, self.fidx, phis[0], b.add(self.fp, phis[1]),
                              self.c32(1 if after_probe else 0)])
@@ -684,11 +697,10 @@ class FunctionCompiler:
             else:
                 ops.add(op)
         # A function with many generic probe sites (the tiered tier leaves such a function to
-        # the interpreter) keeps its locals in the value stack instead of SSA, and its generic
-        # probes deoptimize to fire (the interpreter runs the rest of the activation): nothing
-        # to write at calls and deoptimization, a fraction of the IR (such code is usually
-        # short-lived: coverage probes remove themselves), slower locals.
-        self.mem_locals = generic > self.mc.max_generic
+        # the interpreter) deoptimizes to fire them: the interpreter fires the probe and runs
+        # the rest of the activation. The sites then share the function's deopt exit (locals as
+        # phis there), instead of a block each that writes every local out: ~1/5 of the IR.
+        self.deopt_fire = generic > self.mc.max_generic
         calls = bool(ops & {0x10, 0x11})
         self.has_mem = self.has_mem and any(0x28 <= op <= 0x40 for op in ops)
         self.entry_vals.update((id(self.t), id(self.f)))
@@ -721,24 +733,16 @@ class FunctionCompiler:
             self.msize = b.alloca(i64)
             b.store(self.fld(self.mem, L.m_size, i64), self.msize)
         # locals
-        if self.mem_locals:
-            # in their value-stack slots (always written out); the non-parameters start at 0
-            # (OSR: all are live there already)
-            self.locals = [self.slot_ptr(i) for i in range(self.nl)]
-            if self.osr_ip is None:
-                for i in range(fc.num_params, self.nl):
-                    b.store(self.c64(0), self.locals[i])
-        else:
-            self.locals = []
-            for i, wt in enumerate(self.local_types):
-                a = b.alloca(LLTYPE[wt])
-                self.locals.append(a)
-            for i, wt in enumerate(self.local_types):
-                if i < fc.num_params or self.osr_ip is not None:     # OSR: every local is live
-                    v = self.from_bits(b.load(self.slot_ptr(i), typ=i64), wt)
-                else:
-                    v = ir.Constant(LLTYPE[wt], 0)
-                b.store(v, self.locals[i])
+        self.locals = []
+        for i, wt in enumerate(self.local_types):
+            a = b.alloca(LLTYPE[wt])
+            self.locals.append(a)
+        for i, wt in enumerate(self.local_types):
+            if i < fc.num_params or self.osr_ip is not None:     # OSR: every local is live
+                v = self.from_bits(self.sload(i), wt)
+            else:
+                v = ir.Constant(LLTYPE[wt], 0)
+            b.store(v, self.locals[i])
         # shared exits
         self.trap_bb = fn.append_basic_block("trap")
         with b.goto_block(self.trap_bb):
@@ -762,7 +766,7 @@ class FunctionCompiler:
             all_types = operand_types(self.mc.defn, self.mc.defn.num_imported_funcs + self.d)
             k_of_ip = {fc.ip_of_pc[pc]: k for k, (pc, _) in enumerate(fc.instrs)}
             types = all_types[k_of_ip[osr]]
-            self.vs = [(self.from_bits(b.load(self.slot_ptr(self.nl + h), typ=i64), wt), wt)
+            self.vs = [(self.from_bits(self.sload(self.nl + h), wt), wt)
                        for h, wt in enumerate(types)]
             b.branch(self.edge_to(-1, self.vs))
             self.reachable = False
@@ -932,7 +936,7 @@ class FunctionCompiler:
         n = self.words[ip + 1]
         vals = self.vs[len(self.vs) - n:] if n else []
         for i, (v, wt) in enumerate(vals):
-            b.store(self.to_bits(v, wt), self.slot_ptr(i))
+            self.sstore(self.to_bits(v, wt), i)
         self.store_fld(self.t, self.L.t_nframes, i32, self.fidx)
         b.ret(self.c32(0))
         self.reachable = False
@@ -983,7 +987,7 @@ class FunctionCompiler:
         self.deopt_check(next_ip, base_h + nres, write=None if self.mc.frame_state else base_h,
                          rc=rc)
         for i, wt in enumerate(ftype.results):
-            v = b.load(self.slot_ptr(self.nl + base_h + i), typ=i64)
+            v = self.sload(self.nl + base_h + i)
             self.push(self.from_bits(v, wt), wt)
         self.reload_msize()
 
@@ -1074,10 +1078,12 @@ class FunctionCompiler:
         gt = self.mc.defn.all_globals()[x]
         wt = gt.valtype
         v = self.b.load(self.global_ptr(x), typ=LLTYPE[wt])
+        v.set_metadata("tbaa", self.mc.tbaa_global)
         self.push(v, wt)
 
     def i_global_set(self, ip):
-        self.b.store(self.pop(), self.global_ptr(self.words[ip + 1]))
+        st = self.b.store(self.pop(), self.global_ptr(self.words[ip + 1]))
+        st.set_metadata("tbaa", self.mc.tbaa_global)
 
     def i_table_get(self, ip):
         b = self.b
@@ -1136,6 +1142,7 @@ class FunctionCompiler:
         b = self.b
         p = self.addr(ip, size)
         v = b.load(p, typ=ty, align=1)
+        v.set_metadata("tbaa", self.mc.tbaa_mem)
         if ext is not None:
             v = b.sext(v, ext) if signed else b.zext(v, ext)
         self.push(v, wt)
@@ -1146,7 +1153,7 @@ class FunctionCompiler:
         p = self.addr(ip, size)
         if trunc is not None:
             v = b.trunc(v, trunc)
-        b.store(v, p, align=1)
+        b.store(v, p, align=1).set_metadata("tbaa", self.mc.tbaa_mem)
 
     def i_memory_size(self, ip):
         b = self.b
