@@ -36,11 +36,13 @@ class IcountMonitor(Monitor):
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
+        sites = []
         for f in defined_functions(module):
             for b in basic_blocks(module, f):
                 p = CountMoreProbe(len(b.pcs))
-                self.instrument.insert(module, f, b.start, p)
+                sites.append((f, b.start, p))
                 self.blocks.append((f, p))
+        self.instrument.insert_many(module, sites)      # one batch: one native patch
 
     def per_function(self) -> dict[int, int]:
         """{function index: executed instructions} (functions that ran)."""

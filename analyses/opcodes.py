@@ -45,15 +45,17 @@ class OpcodesMonitor(Monitor):
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
+        sites = []
         for f in defined_functions(module):
-            code = {pc: op for pc, op, _ in instructions(module, f)}
+            code = {pc: op for pc, op, _ in instructions(module, f, immediates=False)}
             for op in code.values():
                 k = self._key(op)
                 self.static[k] = self.static.get(k, 0) + 1
             for b in basic_blocks(module, f):
                 p = CountProbe()
-                self.instrument.insert(module, f, b.start, p)
+                sites.append((f, b.start, p))
                 self.blocks.append((tuple(self._key(code[x]) for x in b.pcs), p))
+        self.instrument.insert_many(module, sites)      # one batch: one native patch
 
     def dynamic(self) -> dict[str, int]:
         out: dict[str, int] = {}

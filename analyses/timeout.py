@@ -90,9 +90,9 @@ class TimeoutMonitor(Monitor):
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
-        for f in defined_functions(module):
-            for b in basic_blocks(module, f):
-                self.instrument.insert(module, f, b.start, _Block(self, module, f, b.pcs))
+        self.instrument.insert_many(module, [(f, b.start, _Block(self, module, f, b.pcs))
+                                             for f in defined_functions(module)
+                                             for b in basic_blocks(module, f)])
 
     def on_finish(self, report):
         where = None if self.where is None else [func_ref(self.module, self.where[0]), self.where[1]]
