@@ -199,6 +199,12 @@ void wz_probe_patch(uint32_t *code, uint32_t *ops, uint8_t *python,
                     const uint32_t *set, const uint8_t *flags, uint32_t nset,
                     const uint32_t *clear, uint32_t nclear);
 
+/* Superinstruction membership of one function, for the instrumentation (runtime.c): for each
+ * fused sequence (first word s = base + ip, fused), head[base + ip'] = s + 1 for every one of
+ * its instructions ip' and last[s] = base + the ip of its last instruction. */
+void wz_seq_map(const uint32_t *code, const uint32_t *ips, uint32_t n, uint32_t base,
+                uint32_t *head, uint32_t *last);
+
 /* ---- execution (interp.c) ---- */
 /* Call `f` with its arguments at t->stack[t->sp .. t->sp+num_params). On WZ_OK the results are
  * at t->stack[t->sp .. t->sp+num_results) and t->sp/t->nframes are as on entry. On a trap,

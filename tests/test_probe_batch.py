@@ -315,3 +315,52 @@ def test_coverage_is_lazy_per_function():
     d = s.reports[0].data
     assert d["covered"] == sum(len(list(instructions(m, f))) for f in (1, 2))
     assert d["blocks_covered"] == sum(len(basic_blocks(m, f)) for f in (1, 2))
+
+
+@pytest.mark.parametrize("name", ["pomdp-fish", "deoxys", "lindblad"])
+def test_native_superinstruction_map_equals_fusion_reference(name):
+    """The membership map the instrumentation computes natively (wz_seq_map) names, for every
+    instruction, the same sequence as fusion._seq_at (the reference)."""
+    from pathlib import Path
+
+    from wizardpy.fusion import _seq_at
+    path = Path(__file__).resolve().parent.parent / "workloads" / name / f"{name}.wasm"
+    e = Engine(tier="int")
+    m = Module.from_file(e, path)
+    ins = e.instrument
+    n = 0
+    for d, fc in enumerate(m.codes):
+        off = m._code_offsets[d]
+        for ip in fc.pc_of_ip:
+            ref = _seq_at(m, d, ip)
+            got = ins._seq_of(m, d, off + ip)
+            assert got == (None if ref is None else (ref[0], ref[2][-1])), (d, ip)
+            n += ref is not None
+    assert n > 1000
+
+
+def test_probes_in_superinstructions_in_any_order_restore_the_code(env):
+    """Probes at every instruction of a module's fused sequences, inserted and removed in a
+    shuffled order, one by one and in batches: the program computes the same meanwhile, and the
+    code words (fused again) are those of a never-instrumented module at the end."""
+    import random
+
+    e, m = env
+    pristine = words(Module(Engine(tier="int"), wat2wasm(WAT)))
+    rng = random.Random(7)
+    locs = all_locs(m)
+    for rnd in range(4):
+        rng.shuffle(locs)
+        probes = {loc: CountProbe() for loc in locs}
+        half = len(locs) // 2
+        e.instrument.insert_many(m, [(f, pc, probes[(f, pc)]) for f, pc in locs[:half]])
+        for f, pc in locs[half:]:
+            e.instrument.insert(m, f, pc, probes[(f, pc)])
+        assert run_all(e, m) == [10, 42]
+        rng.shuffle(locs)
+        for f, pc in locs[:half]:
+            assert e.instrument.remove(m, f, pc, probes[(f, pc)])
+        assert run_all(e, m) == [10, 42]
+        assert e.instrument.remove_many(m, [(f, pc, probes[(f, pc)]) for f, pc in locs[half:]]) \
+            == len(locs) - half
+        assert words(m) == pristine

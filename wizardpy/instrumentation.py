@@ -30,7 +30,6 @@ import itertools
 from typing import Callable
 
 from .errors import ProbeError, Trap, WizardError
-from .fusion import _seq_at
 from .traps import WZ_TRAP_HOST, pc_of
 from .opcodes import SIGNATURES as _SIGS
 from .values import from_raw, to_raw
@@ -417,7 +416,7 @@ class _Site:
         self.probes: tuple = ()
         self.run = None
         self.top_type = None
-        self.seq = 0    # the superinstruction it belongs to (fusion._seq_at), None; 0: not known
+        self.seq = 0    # (first word, last word) of its superinstruction (_seq_of), None; 0: not known
 
 
 def _no_run(_) -> None:
@@ -553,13 +552,10 @@ class Instrumentation:
         module._probe_python[w] = 0
         fused = site.seq
         if fused == 0:
-            fused = site.seq = _seq_at(module, site.d, site.ip) if \
+            fused = site.seq = self._seq_of(module, site.d, w) if \
                 module.__dict__.get("_fused_count") else None
         if fused is not None:               # re-fuse a sequence no probe is left in
-            s, _, seq = fused
-            if s in module._unfused and code[s] == ops[s] and \
-                    all(code[x] < OP_PROBE for x in seq[1:]):
-                code[s] = module._unfused.pop(s)
+            self._refuse(module, fused)
 
     def remove_many(self, module, sites, probe: Probe | None = None) -> int:
         """Remove probes at many locations in one call (`sites` as for `insert_many`): one
@@ -863,6 +859,45 @@ class Instrumentation:
             a = module._wz_code_addr = int(self.engine.ffi.cast("uintptr_t", module._code))
         return a
 
+    def _seq_of(self, module, d: int, w: int):
+        """(first word, word of the last instruction) of the superinstruction that word w (an
+        instruction of defined function d) belongs to, or None. The membership map of a
+        function is computed natively (wz_seq_map) the first time one of its instructions gets a
+        probe, before any probe un-fuses one of its sequences; the structure never changes
+        (probes only un-fuse and re-fuse a sequence's first word)."""
+        maps = module.__dict__.get("_wz_seqmap")
+        if maps is None:
+            ffi = self.engine.ffi
+            n = max(module._code_total, 1)
+            maps = module._wz_seqmap = (ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", n), set())
+        head, last, done = maps
+        if d not in done:
+            done.add(d)
+            ips = list(module.codes[d].pc_of_ip)         # ascending
+            if ips:
+                off = module._code_offsets[d]
+                ffi = self.engine.ffi
+                self.engine.lib.wz_seq_map(module._code + off, ffi.new("uint32_t[]", ips),
+                                           len(ips), off, head, last)
+        h = head[w]
+        if not h:
+            return None
+        return h - 1, last[h - 1]
+
+    def _refuse(self, module, fused) -> None:
+        """Write the fused word again over the first word of a sequence (first, last) whose
+        instructions hold no probe any more (the sequence was un-fused by a probe)."""
+        s, end = fused
+        code = module._code
+        saved = module._unfused
+        if s in saved and code[s] == module._probe_ops[s]:
+            head = module._wz_seqmap[0]
+            tag = s + 1
+            for x in range(s + 1, end + 1):
+                if head[x] == tag and code[x] >= OP_PROBE:
+                    return
+            code[s] = saved.pop(s)
+
     def _commit(self, module, sites) -> None:
         """Realise the probe lists of `sites` (all of `module`): the Python-side tables first,
         then every code word in one native call (wz_probe_patch), then superinstructions
@@ -883,7 +918,7 @@ class Instrumentation:
             probes = site.probes
             fused = site.seq
             if fused == 0:       # the superinstruction this instruction belongs to, if any
-                fused = site.seq = _seq_at(module, site.d, site.ip) if fusion and site.ip \
+                fused = site.seq = self._seq_of(module, site.d, w) if fusion and site.ip \
                     else None
             if probes:
                 if fused is not None:
@@ -948,10 +983,8 @@ class Instrumentation:
             self.engine.lib.wz_probe_patch(code, ops, python, ffi.new("uint32_t[]", set_w),
                                            ffi.new("uint8_t[]", set_f), len(set_w),
                                            ffi.new("uint32_t[]", clear_w), len(clear_w))
-        for s, _, seq in cleared:      # re-fuse a sequence no probe is left in
-            if s in module._unfused and code[s] == ops[s] and \
-                    all(code[x] < OP_PROBE for x in seq[1:]):
-                code[s] = module._unfused.pop(s)
+        for fused in cleared:          # re-fuse a sequence no probe is left in
+            self._refuse(module, fused)
         if self._listeners:
             for fn in self._listeners:
                 for func, pc in changed.items():
