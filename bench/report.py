@@ -366,7 +366,7 @@ def inputs_section(result: dict) -> list[str]:
     L += _table(["workload"] + [f"{k} input: size: instr" for k in order], rows)
     L.append("")
     L.append("main: the int and tiered matrices, wasmtime and native; large: the jit matrix (so that "
-             "compiled code runs ~0.1 s) and the tier-up group (the interpreter needs > 1 s); small: "
+             "compiled code runs ~0.2–0.3 s) and the tier-up group (the interpreter needs > 1 s); small: "
              "Python probes and pywasm (the smallest input). Instructions: wasmtime fuel.")
     L.append("")
     return L
@@ -597,9 +597,9 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
             if any(cr.get("once") for gs in by_w.values() if gs.get(tier)
                    for cr in gs[tier]["configs"].values()):
                 L.append("")
-                L.append(f"† measured once (its warm-up): one run costs more than "
-                         f"{cfg.get('max_repeat_cpu_s', '?')} CPU s (see the note in Every configuration), "
-                         "so it is not repeated.")
+                L.append(f"† measured once, by its warm-up run (untimed warm-ups may run beside "
+                         f"another one): one run costs more than {cfg.get('max_repeat_cpu_s', '?')} CPU s "
+                         "(see its note in Every configuration), so it is not repeated.")
             ov = result.get("summary", {}).get("overhead", {})
             gm = [f"{a} {ov[f'{tier}/{a}']['geomean']:.2f}×" for a in MONITORS if f"{tier}/{a}" in ov]
             if gm:
