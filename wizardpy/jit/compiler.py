@@ -140,11 +140,19 @@ class Layout:
 
 
 class _Label:
-    __slots__ = ("bb", "types")
+    __slots__ = ("bb", "types", "back", "vcs")
 
     def __init__(self, bb):
         self.bb = bb
         self.types = None      # wasm types of the operand stack at the label (None: no edge yet)
+        self.back = False      # targeted by a branch at or after it (a loop header)
+        self.vcs = []          # FunctionCompiler.vc at each edge emitted so far
+
+
+# value-cache entries that stay valid around a loop (see FunctionCompiler.enter_label): all but
+# local values (int keys) and the memory size
+def _pure(key) -> bool:
+    return type(key) is tuple
 
 
 class ModuleCompiler:
@@ -180,6 +188,9 @@ class ModuleCompiler:
         self.cold_weights = self.llmod.add_metadata(
             [ir.MetaDataString(self.llmod, "branch_weights"), ir.Constant(i32, 1),
              ir.Constant(i32, 1000)])
+        self.hot_weights = self.llmod.add_metadata(
+            [ir.MetaDataString(self.llmod, "branch_weights"), ir.Constant(i32, 1000),
+             ir.Constant(i32, 1)])
         self.functions: dict[int, ir.Function] = {}
         # wz_func.jit_version each function is compiled for (codegen.JIT): compiled code
         # deoptimizes when the function's version changed (its probes changed)
@@ -469,7 +480,8 @@ class FunctionCompiler:
         key = ("sp", height)
         v = self.vc.get(key)
         if v is None:
-            v = self.vc[key] = self.b.add(self.fp, self.c32(self.nl + height))
+            n = self.nl + height
+            v = self.vc[key] = self.b.add(self.fp, self.c32(n)) if n else self.fp
         return v
 
     def reload_msize(self):
@@ -653,6 +665,7 @@ class FunctionCompiler:
             lab.types = types
         for h, (v, wt) in enumerate(stack):
             self.b.store(v, self.slot(h, wt))
+        lab.vcs.append(dict(self.vc))
         return lab.bb
 
     def branch_stack(self, arity, height):
@@ -661,9 +674,33 @@ class FunctionCompiler:
         return base + (vs[len(vs) - arity:] if arity else [])
 
     def enter_label(self, lab):
+        """Continue at a label. Values valid there: those cached (`vc`) on every edge into it
+        (each dominates its edge, so all of them dominate the label); a loop header's
+        back-edges come later: there, only the entries of the edges so far that no loop body
+        can change."""
         b = self.b
         b.position_at_end(lab.bb)
-        self.vc = {}
+        vcs = lab.vcs
+        vc = {}
+        if vcs:
+            first = vcs[0]
+            rest = vcs[1:]
+            back = lab.back
+            for key, v in first.items():
+                if back and not _pure(key):
+                    continue
+                if type(key) is tuple and key[0] == "chk":    # bounds checked on every path
+                    for o in rest:
+                        w = o.get(key)
+                        if w is None:
+                            break
+                        v = min(v, w)
+                    else:
+                        vc[key] = v
+                elif all(o.get(key) is v for o in rest):
+                    vc[key] = v
+        lab.vcs = []
+        self.vc = vc
         self.vs = [(b.load(self.slot(h, wt), typ=LLTYPE[wt]), wt) for h, wt in enumerate(lab.types)]
         self.reachable = True
 
@@ -706,7 +743,8 @@ class FunctionCompiler:
         self.entry_vals.update((id(self.t), id(self.f)))
         # the frame
         self.stack = self.fld(self.t, L.t_stack, ptr, invariant=True)
-        self.lp = b.gep(self.stack, [b.zext(self.fp, i64)], source_etype=i64, inbounds=True)
+        self.fp64 = b.zext(self.fp, i64)
+        self.lp = b.gep(self.stack, [self.fp64], source_etype=i64, inbounds=True)
         frames = self.fld(self.t, L.t_frames, ptr, invariant=True)
         self.fidx = self.fld(self.t, L.t_nframes, i32)
         self.frame = b.gep(frames, [b.mul(b.zext(self.fidx, i64), self.c64(L.fr_size))],
@@ -780,6 +818,8 @@ class FunctionCompiler:
             if probed:
                 op = self.probe_ops[ip]
             for tgt in self.targets_of(op, ip):
+                if tgt <= ip:
+                    self.labels[tgt].back = True
                 if osr is not None and tgt < osr < ip:
                     # OSR: a loop enclosing the OSR loop, reached only by back-edges from after
                     # the OSR point, i.e. after the walk below passed its header: its code
@@ -967,11 +1007,12 @@ class FunctionCompiler:
             # the interpreter when they are set, running compiled frames deoptimize at returns
             ok = b.and_(ok, self.call_ok())
             need = self.nl + base_h + cfc.num_locals + cfc.max_stack
-            ok = b.and_(ok, b.icmp_unsigned("<=", self.c64(need), self.stack_room()))
+            if need:
+                ok = b.and_(ok, b.icmp_unsigned("<=", self.c64(need), self.stack_room()))
             fast = self.fn.append_basic_block()
             slow = self.fn.append_basic_block()
             join = self.fn.append_basic_block()
-            self.cold_branch(b.not_(ok), slow, fast)
+            b.cbranch(ok, fast, slow).set_metadata("prof", self.mc.hot_weights)
             b.position_at_end(fast)
             rc1 = b.call(callee, [self.t, g, base])
             b.branch(join)
@@ -996,7 +1037,7 @@ class FunctionCompiler:
         room = self.__dict__.get("_room")
         if room is None:
             with self.at_entry():
-                room = self._room = self.b.sub(self.stack_size, self.b.zext(self.fp, i64))
+                room = self._room = self.b.sub(self.stack_size, self.fp64)
         return room
 
     def call_ok(self):
