@@ -277,9 +277,9 @@ def _branch_sites(module):
     from wizardpy import defined_functions, instructions
     from wizardpy import opcodes as ops
 
-    want = (ops.BR_IF, ops.IF, ops.BR_TABLE)
+    want = {ops.BR_IF, ops.IF, ops.BR_TABLE}
     return [(f, pc) for f in defined_functions(module)
-            for pc, op, _ in instructions(module, f) if op in want]
+            for pc, _, _ in instructions(module, f, want, immediates=False)]
 
 
 def _jit_stats(stats) -> list:
@@ -351,13 +351,12 @@ class _WizardBase:
             sites = _branch_sites(module)
             if count and an == "probe-branch":
                 counter = w.CountProbe()
-            for f, pc in sites:
-                engine.instrument.insert(module, f, pc, probe)
-                if counter is not None:
-                    engine.instrument.insert(module, f, pc, counter)
+            # the probe, then (counting) the counter beside it, at each site: in one batch
+            engine.instrument.insert_many(
+                module, [(f, pc, p) for f, pc in sites
+                         for p in ((probe,) if counter is None else (probe, counter))])
             if an == REMOVED:
-                for f, pc in sites:
-                    engine.instrument.remove(module, f, pc, probe)
+                engine.instrument.remove_many(module, sites, probe)
         elif an == "probe-global":
             if count:
                 counter = w.CountProbe()
