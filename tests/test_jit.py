@@ -742,10 +742,12 @@ def test_function_full_of_generic_probes_matches_interpreter(cfg):
     assert len(got[2]) == len(ref[2]) and got[2] == ref[2]
 
 
-def test_function_full_of_generic_probes_caller_locals_from_callee():
-    """Compiled code of a function with many (never firing) generic probe sites: a probe in its
-    callee reads its locals of every type through caller() and writes them (the compiled frame
-    deoptimizes), as in the interpreter."""
+@pytest.mark.parametrize("cold_probes", [True, False])
+def test_caller_locals_from_callee_probe(cold_probes):
+    """A probe in a callee reads the compiled caller's locals of every type through caller()
+    (each call writes only the locals changed since the last write) and writes them (the
+    compiled frame deoptimizes), as in the interpreter; also in a function with many (never
+    firing) generic probe sites."""
     from wizardpy import FuncProbe
 
     src = MIXED.replace("    loop $l\n", "    local.get $n i32.const 0 i32.lt_s if\n"
@@ -769,7 +771,7 @@ def test_function_full_of_generic_probes_caller_locals_from_callee():
         fc = m.code_of(1)
         k = next(k for k, (pc, op) in enumerate(fc.instrs) if op == 0x04)
         cold = [pc for pc, op in fc.instrs[k + 1:k + 25]]   # inside the never-taken `if`
-        for pc in cold:
+        for pc in cold if cold_probes else ():
             e.instrument.insert(m, 1, pc, FuncProbe(lambda loc: seen.append("cold")))
         e.instrument.insert(m, 0, 0, FuncProbe(in_h))
         i = Linker(e).instantiate(m)
@@ -782,3 +784,60 @@ def test_function_full_of_generic_probes_caller_locals_from_callee():
     assert "cold" not in ref[1]
     assert got[0] == ref[0] and got[1] == ref[1]
     assert got[2] == 1                       # only the FrameWriter's
+
+
+DIRTY = r"""
+(module
+  (func $g (param i32) (result i32) local.get 0)
+  (func $f (export "f") (param $n i32) (result i32)
+    (local $i i32) (local $a i32) (local $b i32) (local $c i64)
+    i32.const 7 local.set $a
+    i64.const 9 local.set $c
+    i32.const 0 call $g drop
+    loop $l
+      local.get $i call $g drop
+      local.get $i i32.const 1 i32.add local.set $i
+      local.get $i i32.const 3 i32.eq if
+        i32.const 5 local.set $b
+      end
+      local.get $b call $g drop
+      local.get $a i32.const 2 i32.add local.set $a
+      local.get $i local.get $n i32.lt_s br_if $l
+    end
+    local.get $a local.set $b
+    local.get $c i64.const 1 i64.add local.set $c
+    i32.const 0 call $g drop
+    local.get $b)
+)
+"""
+
+
+def test_caller_locals_written_only_when_changed():
+    """Compiled frames write a local out before a call only if it changed since the last write
+    on some path (labels merge, loop headers count the loop's sets): every probe still sees the
+    interpreter's values, at calls and at a probe in the frame itself."""
+    from wizardpy import FuncProbe
+
+    def run(tier):
+        e = Engine(tier=tier)
+        m = Module(e, wat2wasm(DIRTY))
+        seen = []
+
+        def caller_locals(loc):
+            c = loc.frame.caller()
+            seen.append(("g", [c.get_local(k) for k in range(c.num_locals)]))
+
+        def own_locals(loc):
+            fr = loc.frame
+            seen.append((loc.pc, [fr.get_local(k) for k in range(fr.num_locals)]))
+
+        e.instrument.insert(m, 0, 0, FuncProbe(caller_locals))
+        fc = m.code_of(1)
+        adds = [pc for pc, op in fc.instrs if op == 0x6A]
+        e.instrument.insert(m, 1, adds[0], FuncProbe(own_locals))
+        i = Linker(e).instantiate(m)
+        return i.exports["f"](6), seen
+
+    ref = run("int")
+    assert run("jit") == ref
+    assert len(ref[1]) == 6 * 3 + 2

@@ -140,13 +140,15 @@ class Layout:
 
 
 class _Label:
-    __slots__ = ("bb", "types", "back", "vcs")
+    __slots__ = ("bb", "types", "back", "vcs", "cleans", "dirty")
 
     def __init__(self, bb):
         self.bb = bb
         self.types = None      # wasm types of the operand stack at the label (None: no edge yet)
         self.back = False      # targeted by a branch at or after it (a loop header)
         self.vcs = []          # FunctionCompiler.vc at each edge emitted so far
+        self.cleans = []       # FunctionCompiler.clean at each edge emitted so far
+        self.dirty = ()        # a loop header: locals set between it and its last back-edge
 
 
 # value-cache entries that stay valid around a loop (see FunctionCompiler.enter_label): all but
@@ -380,6 +382,7 @@ class FunctionCompiler:
     def set_local(self, x, v):
         self.b.store(v, self.locals[x])
         self.vc[x] = v
+        self.clean.discard(x)
 
     def mem_size(self):
         v = self.vc.get("msize")
@@ -461,8 +464,11 @@ class FunctionCompiler:
         L = self.L
         first = 0
         if args is None or self.mc.frame_state:
+            clean = self.clean
             for i, wt in enumerate(self.local_types):
-                self.sstore(self.to_bits(self.get_local(i), wt), i)
+                if i not in clean:
+                    self.sstore(self.to_bits(self.get_local(i), wt), i)
+            self.clean = set(range(self.nl))
         else:
             first = height - args
         for h in range(first, height):
@@ -518,6 +524,7 @@ class FunctionCompiler:
         cont = self.fn.append_basic_block()
         b.cbranch(present, fire, cont)
         vc = dict(self.vc)
+        clean = set(self.clean)
         b.position_at_end(fire)
         self.write_out(ip, h)
         rc = b.call(self.mc.helpers["wz_jit_probe"], [self.t, self.f, self.c32(ip)])
@@ -530,6 +537,7 @@ class FunctionCompiler:
         b.position_at_end(cont)
         vc.pop("msize", None)       # (values computed in `fire` do not dominate `cont`)
         self.vc = vc
+        self.clean = clean
 
     def count_probe(self, ip):
         """Only CountProbe/CountMoreProbe here: `probe_counts[ip] += 1` inline, no call (the
@@ -666,6 +674,7 @@ class FunctionCompiler:
         for h, (v, wt) in enumerate(stack):
             self.b.store(v, self.slot(h, wt))
         lab.vcs.append(dict(self.vc))
+        lab.cleans.append(frozenset(self.clean))
         return lab.bb
 
     def branch_stack(self, arity, height):
@@ -701,6 +710,12 @@ class FunctionCompiler:
                     vc[key] = v
         lab.vcs = []
         self.vc = vc
+        # locals whose value-stack slot holds their value on every path (see write_out)
+        cleans = lab.cleans
+        clean = set(cleans[0]).intersection(*cleans[1:]) if cleans else set()
+        clean.difference_update(lab.dirty)
+        lab.cleans = []
+        self.clean = clean
         self.vs = [(b.load(self.slot(h, wt), typ=LLTYPE[wt]), wt) for h, wt in enumerate(lab.types)]
         self.reachable = True
 
@@ -781,6 +796,9 @@ class FunctionCompiler:
             else:
                 v = ir.Constant(LLTYPE[wt], 0)
             b.store(v, self.locals[i])
+        # locals whose value-stack slot holds their current value (write_out skips them): the
+        # parameters (OSR: all locals) until set
+        self.clean = set(range(self.nl if self.osr_ip is not None else fc.num_params))
         # shared exits
         self.trap_bb = fn.append_basic_block("trap")
         with b.goto_block(self.trap_bb):
@@ -812,14 +830,19 @@ class FunctionCompiler:
             self.probe(0)
         # every branch target
         ips = sorted(fc.pc_of_ip)
+        last_back = {}          # loop header -> its last back-edge
+        sets = []               # (ip, local) of every local.set / local.tee
         for k, ip in enumerate(ips):
             op = words[ip]
             probed = op == OP_PROBE
             if probed:
                 op = self.probe_ops[ip]
+            if op == 0x21 or op == 0x22:
+                sets.append((ip, words[ip + 1]))
             for tgt in self.targets_of(op, ip):
                 if tgt <= ip:
                     self.labels[tgt].back = True
+                    last_back[tgt] = ip
                 if osr is not None and tgt < osr < ip:
                     # OSR: a loop enclosing the OSR loop, reached only by back-edges from after
                     # the OSR point, i.e. after the walk below passed its header: its code
@@ -829,6 +852,8 @@ class FunctionCompiler:
                     lt = all_types[k_of_ip[tgt]]
                     if lab.types is None and all(lt):
                         lab.types = list(lt)
+        for tgt, end in last_back.items():
+            self.labels[tgt].dirty = {x for ip, x in sets if tgt <= ip <= end}
         for ip in ips:
             op = words[ip]
             probed = op == OP_PROBE
