@@ -80,6 +80,33 @@ def test_osr_inside_enclosing_loops(threshold):
     assert res["tiered"] == res["int"]
 
 
+@pytest.mark.parametrize("threshold", [1, 3, 23])
+def test_osr_variant_with_counters_compiles(threshold):
+    """Counters at every instruction (the loops/hotness monitors' shape) in a function entered
+    by OSR inside an enclosing loop: the OSR variant must compile (values cached on the path
+    into the OSR loop header do not dominate its back-edges, which come from code entered at
+    the OSR point: the compile failed with "Instruction does not dominate all uses" and the
+    function silently stayed interpreted) and count exactly what the interpreter counts."""
+    from wizardpy import defined_functions, instructions
+    wasm = wat2wasm(NESTED)
+    res = {}
+    for tier in ("int", "tiered"):
+        e = Engine(tier=tier, jit_osr=True, jit_osr_threshold=threshold, jit_threshold=10**9)
+        m = Module(e, wasm)
+        counters = {}
+        for f in defined_functions(m):
+            for pc, _, _ in instructions(m, f, immediates=False):
+                counters[(f, pc)] = c = CountProbe()
+                e.instrument.insert(m, f, pc, c)
+        i = Linker(e).instantiate(m)
+        out = (i.exports["main"](5), i.exports["deep"](6))
+        res[tier] = (out, {k: c.count for k, c in counters.items()})
+        if tier == "tiered":
+            assert e.jit.errors == []
+            assert e.jit.counters()["OSR entries"] >= 1, e.jit.counters()
+    assert res["tiered"] == res["int"]
+
+
 # A frame entered by OSR deoptimizes (a global probe is inserted from a host call in its loop)
 # and then returns to its interpreted caller: the caller must continue after its call
 # (wz_jit_deopt used to reset the frame record's ret_ip, the interpreter loop that replaced

@@ -707,7 +707,11 @@ class FunctionCompiler:
         if vcs:
             first = vcs[0]
             rest = vcs[1:]
+            # OSR variants: a loop header's back-edges may come from code entered at the OSR
+            # point, which the header's first edge does not dominate: keep nothing there
             back = lab.back
+            if back and self.osr_ip is not None:
+                first = {}
             for key, v in first.items():
                 if back and not _pure(key):
                     continue
