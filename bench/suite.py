@@ -1467,18 +1467,20 @@ def run_group(g: Group, pool: dict, ref: dict, ctx: RunCtx, lane: int = 0) -> di
                           + "); the warm-up is the measurement")
             cr["once"] = True
             ctx.warnings.append(f"{g.key}/{name}: {cr['note']}")
-            cr["times_s"].append(r["time_s"])
-            cr["run_s"].append(r.get("run_s", r["time_s"]))
-            if "load_s" in r and c_is_e2e(name):
-                cr["load_s"].append(r["load_s"])
-            if "compile_s" in r:
-                cr.setdefault("compile_s", []).append(r["compile_s"])
-            if "recompile_s" in r:
-                cr.setdefault("recompile_s", []).append(r["recompile_s"])
-            if "jit_compile_s" in r:
-                cr.setdefault("jit_compile_s_runs", []).append(r["jit_compile_s"])
+            record(cr, name, r)
             cr.setdefault("rounds", []).append(0)
             live.pop(name)
+
+    def record(cr: dict, name: str, r: dict) -> None:
+        """One timed run's figures into its configuration's lists."""
+        cr["times_s"].append(r["time_s"])
+        cr["run_s"].append(r.get("run_s", r["time_s"]))
+        if "load_s" in r and c_is_e2e(name):
+            cr["load_s"].append(r["load_s"])
+        for key, into in (("compile_s", "compile_s"), ("recompile_s", "recompile_s"),
+                          ("jit_compile_s", "jit_compile_s_runs")):
+            if key in r:
+                cr.setdefault(into, []).append(r[key])
 
     def c_is_e2e(name: str) -> bool:
         return not cfg_by[name].warm
@@ -1579,16 +1581,7 @@ def run_group(g: Group, pool: dict, ref: dict, ctx: RunCtx, lane: int = 0) -> di
                 drop(name, f"failed in {g.key}")
                 continue
             cr = res["configs"][name]
-            cr["times_s"].append(r["time_s"])
-            cr["run_s"].append(r.get("run_s", r["time_s"]))
-            if "load_s" in r and c_is_e2e(name):
-                cr["load_s"].append(r["load_s"])
-            if "compile_s" in r:
-                cr.setdefault("compile_s", []).append(r["compile_s"])
-            if "recompile_s" in r:
-                cr.setdefault("recompile_s", []).append(r["recompile_s"])
-            if "jit_compile_s" in r:
-                cr.setdefault("jit_compile_s_runs", []).append(r["jit_compile_s"])
+            record(cr, name, r)
             if "jit_stats" in r and "jit_stats" not in cr:
                 cr["jit_stats"] = r["jit_stats"]
             cr.setdefault("rounds", []).append(rep)

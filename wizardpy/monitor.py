@@ -299,21 +299,8 @@ def _block_ends_decoded(module, func) -> dict[int, int]:
 
 
 def _block_leaders_decoded(module, func) -> set[int]:
-    """The pcs where a basic block of `func` starts: exactly the points where control can arrive
-    other than by falling through from the previous instruction, plus the instructions calls
-    return to (docs/internal-code.md says where branches land):
-
-    - the first instruction (function entry);
-    - every branch target: a `loop` that some br/br_if/br_table targets; the instruction after
-      the `end` of a block/if that some branch targets; the function's final `end` when a branch
-      targets the function label (it executes as `return`); the `end` of every `if` (where a
-      false `if` without else jumps, and where `else` jumps when the then-arm finishes); the
-      first instruction after `else` (where a false `if` jumps);
-    - the instruction after br, br_if, br_table, return, unreachable, if, else, call,
-      call_indirect.
-
-    A `loop` no branch targets, or the code after a block's `end` no branch targets, is reached
-    only by falling through and starts no block."""
+    """`block_leaders` (same definition) computed by decoding the body: for a function with no
+    validator code at hand."""
     instrs = list(instructions(module, func))
     if not instrs:
         return set()
