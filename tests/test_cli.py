@@ -286,3 +286,20 @@ def test_internal_error_one_line_and_debug(tmp_path):
     p = wizardpy("run", "--debug", "--monitor", mon, m)
     assert p.returncode != 0
     assert "Traceback" in p.stderr and p.stderr.splitlines()[-1].startswith("wizardpy: internal error")
+
+
+def test_stats_reports_tiering_and_compile_errors():
+    """`--stats` (stderr) says what the tiers did; program output stays on stdout. A failed
+    compilation keeps its function interpreted (right results, slower): `compile errors` makes
+    that visible instead of silent."""
+    wasm = Path(__file__).resolve().parent.parent / "workloads" / "pomdp-fish" / "pomdp-fish.wasm"
+    plain = wizardpy("run", "--tier", "int", wasm, "1")
+    p = wizardpy("run", "--tier", "tiered", "--monitor", "loops", "--stats", wasm, "1")
+    assert p.returncode == 0 == plain.returncode, p.stderr
+    assert p.stdout.startswith(plain.stdout)        # then the loops report
+    stats = dict(line.split(":", 1) for line in p.stderr.splitlines() if ":" in line)
+    stats = {k.strip(): v.strip() for k, v in stats.items()}
+    assert stats["tier"] == "tiered"
+    assert int(stats["functions compiled"]) > 0
+    assert int(stats["OSR entries"]) > 0             # its hot loops move to compiled code
+    assert int(stats["compile errors"]) == 0

@@ -493,7 +493,10 @@ class JIT:
                 "tier-ups": self.tier_ups,
                 "OSR entries": self.osr_entries,
                 "held for probes": self.probe_holds,
-                "deoptimizations": int(t.jit_deopts)}
+                "deoptimizations": int(t.jit_deopts),
+                # failed compilations (the function stays interpreted: results stay right,
+                # but a nonzero figure here is a JIT bug worth reporting)
+                "compile errors": len(self.errors)}
 
     def compile_report(self) -> str:
         lines = []
