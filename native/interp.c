@@ -523,6 +523,22 @@ L_unreachable:
     TRAP(WZ_TRAP_UNREACHABLE);
 L_nop:
     ip++; NEXT();
+/* The frame's n results are at fp: finish (the entry frame) or continue in its caller at its
+ * return address; the callee may have grown the memory. */
+#define POP_FRAME(n) do { \
+        if (UNLIKELY(frame == entry_frame)) goto done; \
+        uint32_t r_ = frame->ret_ip; \
+        sp = fp + (n); \
+        frame--; \
+        func = frame->func; \
+        code = func->code; \
+        ip = code + r_; \
+        fp = stack + frame->fp; \
+        opbase = fp + func->num_locals; \
+        if (UNLIKELY(func->inst != inst)) inst = func->inst; \
+        MEMLOAD(); \
+        NEXT(); } while (0)
+
 L_loop:    /* a loop header (entry or back-edge): the OSR counter (wz_func.osr_count) */
     if (UNLIKELY(--func->osr_count == 0)) goto osr;
     ip++; NEXT();
@@ -536,19 +552,8 @@ osr: {
     t->nframes = fi;
     rc = ((wz_compiled_fn)e)(t, func, frame->fp);
     if (UNLIKELY(rc)) goto trap_callee;
-    if (UNLIKELY(frame == entry_frame)) goto done;
-    uint32_t r = frame->ret_ip;
-    sp = fp + n;
-    frame--;
-    func = frame->func;
-    code = func->code;
-    ip = code + r;
-    fp = stack + frame->fp;
-    opbase = fp + func->num_locals;
-    inst = func->inst;
-    MEMLOAD();
     RELOAD_DT();
-    NEXT();
+    POP_FRAME(n);
 }
 L_if:
     if ((uint32_t)*--sp) { ip += 2; NEXT(); }
@@ -578,18 +583,7 @@ L_return: {
     uint32_t n = ip[1];
     if (LIKELY(n == 1)) fp[0] = sp[-1];
     else if (n) memmove(fp, sp - n, (size_t)n * sizeof(wz_val));
-    if (UNLIKELY(frame == entry_frame)) goto done;
-    uint32_t r = frame->ret_ip;
-    sp = fp + n;
-    frame--;
-    func = frame->func;
-    code = func->code;
-    ip = code + r;
-    fp = stack + frame->fp;
-    opbase = fp + func->num_locals;
-    if (UNLIKELY(func->inst != inst)) { inst = func->inst; }
-    MEMLOAD();      /* the callee may have grown the memory */
-    NEXT();
+    POP_FRAME(n);
 }
 
     /* Call `g` whose arguments are on top of the stack; the caller continues at code[retip]. */
