@@ -198,17 +198,24 @@ class MemstatsMonitor(Monitor):
         self.static: list[list] = []
 
     # ---------------------------------------------------------------- probe callbacks
-    def _load(self, offset: int, size: int):
+    def _access(self, offset: int, size: int, store: bool):
+        """OperandProbe callback: one load (store) of `size` bytes at the address on top of
+        the stack + offset, counted in its region ([loads, stores, bytes read, bytes
+        written])."""
         regions = self.regions
+        k = 1 if store else 0
 
-        def on_load(addr):
+        def on_access(addr):
             a = (addr & 0xFFFFFFFF) + offset
             r = regions.get(a >> REGION_BITS)
             if r is None:
                 r = regions[a >> REGION_BITS] = [0, 0, 0, 0]
-            r[0] += 1
-            r[2] += size
-        return on_load
+            r[k] += 1
+            r[k + 2] += size
+        return on_access
+
+    def _load(self, offset: int, size: int):
+        return self._access(offset, size, False)
 
     def _store(self, offset: int, size: int):
         regions = self.regions
@@ -382,16 +389,7 @@ class MemstatsMonitor(Monitor):
 
     def _store_addr(self, offset: int, size: int):
         """OperandProbe callback: a store's address, read where it is on top of the stack."""
-        regions = self.regions
-
-        def on_store(addr):
-            a = (addr & 0xFFFFFFFF) + offset
-            r = regions.get(a >> REGION_BITS)
-            if r is None:
-                r = regions[a >> REGION_BITS] = [0, 0, 0, 0]
-            r[1] += 1
-            r[3] += size
-        return on_store
+        return self._access(offset, size, True)
 
     def _collect_static(self) -> None:
         """Fold the native counts of constant-address blocks into the regions (what they
