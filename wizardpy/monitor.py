@@ -335,10 +335,7 @@ def _block_leaders_decoded(module, func) -> set[int]:
 
 
 def _basic_blocks_decoded(module, func) -> list[BasicBlock]:
-    """The basic blocks of `func` in code order, split at `block_leaders(module, func)`: when a
-    block's first instruction executes, all of its instructions execute, in order, unless one of
-    them traps (a trap ends the run). Every instruction is in exactly one block. Used by
-    coverage (block coverage), hotness, icount, opcodes and timeout."""
+    """`basic_blocks` (same definition) computed by decoding the body."""
     leaders = _block_leaders_decoded(module, func)
     blocks: list[BasicBlock] = []
     cur: list[int] = []
