@@ -298,15 +298,39 @@ def targets_table(result: dict) -> list[str]:
     return _table(["target", "goal", "measured", "measured on", "status"], rows)
 
 
-def _time_cell(cr: dict | None, g: dict, name: str) -> str:
+def _cell(g: dict, name: str, render) -> str:
+    """The cell of configuration `name` of group `g`: why it is missing, **FAIL**, or
+    `render(its result)` (None: "–")."""
+    cr = g["configs"].get(name)
     if cr is None:
         return _na(_cell_unavailable(g, name))
     if "error" in cr:
         return "**FAIL**"
-    if "time" not in cr:
-        return "–"
-    t = cr["time"]
-    return f"{fmt_s(t['median'])} ({fmt_s(t['min'])}–{fmt_s(t['max'])})"
+    txt = render(cr)
+    return "–" if txt is None else txt
+
+
+def _time_cell(g: dict, name: str) -> str:
+    def render(cr):
+        if "time" not in cr:
+            return None
+        t = cr["time"]
+        return f"{fmt_s(t['median'])} ({fmt_s(t['min'])}–{fmt_s(t['max'])})"
+    return _cell(g, name, render)
+
+
+def _ips_text(cr: dict) -> str | None:
+    if "instr_per_s" not in cr:
+        return None
+    s = cr["instr_per_s"]
+    return f"{fmt_ips(s['median'])} ({fmt_ips(s['min'])}–{fmt_ips(s['max'])})"
+
+
+def _firing_text(cr: dict) -> str | None:
+    if "us_per_firing" not in cr:
+        return None
+    u = cr["us_per_firing"]
+    return f"{u['median']:.3f} µs × {cr.get('firings', 0):,}"
 
 
 TIMING_NOTE = {
@@ -497,16 +521,7 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
         for k, g in kg:
             row = [f"{g['target']}({g['size']:,})", f"{g.get('fuel', 0):,}"]
             for e in engines:
-                cr = g["configs"].get(e)
-                if cr is None:
-                    row.append(_na(_cell_unavailable(g, e)))
-                elif "error" in cr:
-                    row.append("**FAIL**")
-                elif "instr_per_s" in cr:
-                    s = cr["instr_per_s"]
-                    row.append(f"{fmt_ips(s['median'])} ({fmt_ips(s['min'])}–{fmt_ips(s['max'])})")
-                else:
-                    row.append("–")
+                row.append(_cell(g, e, _ips_text))
             r = g.get("ratios", {})
             row.append(fmt_ratio(r.get("int/wasm3 throughput")))
             row.append(fmt_ratio(r.get("jit/wasmtime time")))
@@ -536,7 +551,7 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
                     row.append(f"*{NA}*" if tier not in cfg["tiers"] else "–")
                     continue
                 cr = g["configs"].get(name)
-                cell = _time_cell(cr, g, name)
+                cell = _time_cell(g, name)
                 if cr and "instr_per_s" in cr and "error" not in cr:
                     cell += f"<br>{fmt_ips(cr['instr_per_s']['median'])}/s"
                 if g is not gi and g.get("size") != gi.get("size") and cr is not None:
@@ -571,22 +586,16 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
                 g = gs.get(tier)
                 if g is None:
                     continue
-                row = [w, _time_cell(g["configs"].get(f"wizardpy-{tier}"), g, f"wizardpy-{tier}")]
+                row = [w, _time_cell(g, f"wizardpy-{tier}")]
                 for a in cols:
-                    name = f"wizardpy-{tier}+{a}"
-                    cr = g["configs"].get(name)
-                    if cr is None:
-                        row.append(_na(_cell_unavailable(g, name)))
-                    elif "error" in cr:
-                        row.append("**FAIL**")
-                    elif "overhead" in cr:
+                    def overhead(cr, lim=tt.get(a)):
+                        if "overhead" not in cr:
+                            return None
                         o = cr["overhead"]
-                        lim = tt.get(a)
                         bad = lim is not None and o["median"] > lim
                         txt = fmt_ratio(o) if not cr.get("once") else f"{o['median']:.2f}×"
-                        row.append((f"**{txt}**" if bad else txt) + (" (1 run†)" if cr.get("once") else ""))
-                    else:
-                        row.append("–")
+                        return (f"**{txt}**" if bad else txt) + (" (1 run†)" if cr.get("once") else "")
+                    row.append(_cell(g, f"wizardpy-{tier}+{a}", overhead))
                 rows.append(row)
             head = ["workload", "no analysis"] + [f"{a} (≤{tt[a]}×)" if a in tt else a for a in cols]
             L += _table(head, rows)
@@ -627,17 +636,7 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
             row = [f"{g['target']}({g['size']})", f"{g.get('fuel', 0) / 1e6:.1f} M" if g.get("fuel") else "–"]
             for tier in cfg["tiers"]:
                 for an in PROBES:
-                    name = f"wizardpy-{tier}+{an}"
-                    cr = g["configs"].get(name)
-                    if cr is None:
-                        row.append(_na(_cell_unavailable(g, name)))
-                    elif "error" in cr:
-                        row.append("**FAIL**")
-                    elif "us_per_firing" in cr:
-                        u = cr["us_per_firing"]
-                        row.append(f"{u['median']:.3f} µs × {cr.get('firings', 0):,}")
-                    else:
-                        row.append("–")
+                    row.append(_cell(g, f"wizardpy-{tier}+{an}", _firing_text))
             cr = g["configs"].get("pywasm")
             if cr and "instr_per_s" in cr:
                 row.append(f"{fmt_ips(cr['instr_per_s']['median'])}/s")
@@ -679,10 +678,10 @@ def markdown(result: dict, base: Path, json_path: Path | None = None) -> str:
             jg = result.get("groups", {}).get(f"{g['target']}/main/jit")
             for name in ("wizardpy-int", "wizardpy-jit", "wizardpy-tiered"):
                 if name == "wizardpy-jit" and name not in g["configs"] and jg and jg.get("size") == g["size"]:
-                    cell = _time_cell(jg["configs"].get(name), jg, name)
+                    cell = _time_cell(jg, name)
                     row.append(cell + (" (jit group)" if name in jg["configs"] else ""))
                     continue
-                row.append(_time_cell(g["configs"].get(name), g, name))
+                row.append(_time_cell(g, name))
             row.append(fmt_ratio(g.get("ratios", {}).get("tiered/int time")))
             rows.append(row)
         L += _table(["workload(size)", "int", "jit", "tiered", "tiered/int"], rows)
