@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import engines as E
+from .report import fmt_ips as _fmt_ips
 
 HERE = Path(__file__).resolve().parent
 KERNEL_DIR = HERE / "kernels"
@@ -379,16 +380,6 @@ def run_load(reps: int, engine_names: list[str], log=print) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # report
-
-def _fmt_ips(x: float) -> str:
-    if x >= 1e9:
-        return f"{x / 1e9:.2f} G"
-    if x >= 1e6:
-        return f"{x / 1e6:.1f} M" if x < 1e8 else f"{x / 1e6:.0f} M"
-    if x >= 1e3:
-        return f"{x / 1e3:.0f} k"
-    return f"{x:.0f} "
-
 
 def markdown(result: dict) -> str:
     kernels = result["kernels"]
