@@ -649,12 +649,7 @@ class Gen:
         return code + [f"br {self.depth_of(lb)}"]
 
     def blocktype(self, params, results):
-        s = ""
-        if params:
-            s += " (param " + " ".join(params) + ")"
-        if results:
-            s += " (result " + " ".join(results) + ")"
-        return s
+        return self._sig(params, results)
 
     def block_expr(self, ty, d) -> V:
         extra = tuple(self.pick(NUM) for _ in range(self.pick([0, 0, 1, 2])))
