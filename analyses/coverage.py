@@ -1,8 +1,9 @@
 """coverage: which instructions and basic blocks ran.
 
-Probes remove themselves at their first hit, so covered code costs one Python call per *unit*
-in the whole run and then runs at full speed (as the Wizard engine's CoverageMonitor does),
-and set-up costs little:
+Probes remove themselves at their first hit, so covered code runs at full speed afterwards (as
+the Wizard engine's CoverageMonitor does): one `HitProbe` (native, no Python call: the first
+execution of a location records it and writes the instruction back) at every *unit*, and
+set-up costs little:
 - lazily per function: at first only a probe at every function entry; the first call of a
   function inserts its unit probes (one batch) and removes the entry probe (a function that
   never runs costs one probe insertion). The "jit" tier, which compiles every function up front,
@@ -31,8 +32,10 @@ JSON: totals, per function {covered pcs, blocks}.
 """
 from __future__ import annotations
 
-from wizardpy import (Monitor, Probe, basic_blocks, block_leaders, defined_functions,
-                      format_instruction, func_ref, instructions)
+from itertools import compress
+
+from wizardpy import (HitProbe, Monitor, Probe, basic_blocks, block_leaders, defined_functions,
+                      format_instruction, func_ref, instruction_table, instructions)
 
 
 # Instructions that may trap (other than calls, `unreachable` and branches, which end basic
@@ -47,22 +50,6 @@ MAY_TRAP = frozenset(
 
 def _pct(c: int, t: int) -> int:
     return 100 * c // t if t else 100
-
-
-class _FirstHit(Probe):
-    """At the first instruction of every unit: records the unit and removes itself there."""
-
-    def __init__(self, monitor: "CoverageMonitor", module):
-        self.monitor = monitor
-        self.module = module
-        self.hits = monitor.hits
-        self.remove = monitor.instrument.remove
-
-    def fire(self, loc):
-        f, pc = loc.func, loc.pc
-        self.hits.add((f, pc))
-        self.remove(self.module, f, pc, self)
-        return None
 
 
 class _Enter(Probe):
@@ -92,18 +79,47 @@ class CoverageMonitor(Monitor):
             raise ValueError(f"invalid option(s) {', '.join(sorted(bad))} (known: code, funcs)")
         self.code = bool(opts & {"code", "c"})
         self.all_funcs = bool(opts & {"funcs", "f"})
-        self.hits: set[tuple[int, int]] = set()     # (func, pc of the unit's first instruction)
-        self.units: dict[tuple[int, int], tuple[int, ...]] = {}   # (func, first pc): its pcs
+        self._cuts: dict[int, list[int]] = {}   # armed func -> indices of its units' starts
         self.module = None
         self.funcs: list[int] = []
         self.source = None    # {(func, pc): (file, line)} from DWARF, or None
-        self._hit = None
+        self._hit = HitProbe()          # at the first instruction of every unit
+
+    @property
+    def hits(self) -> set[tuple[int, int]]:
+        """{(func, pc of the unit's first instruction)} of every unit that ran."""
+        return self._hit.hits
+
+    @property
+    def units(self) -> dict[tuple[int, int], tuple[int, ...]]:
+        """{(func, pc of its first instruction): pcs} of every unit of the functions armed so
+        far (all of them in tier "jit"; the others at their first call)."""
+        out = {}
+        for f, cuts in self._cuts.items():
+            pcs = instruction_table(self.module, f)[0]
+            for a, b in zip(cuts, [*cuts[1:], len(pcs)]):
+                out[(f, pcs[a])] = pcs[a:b]
+        return out
+
+    def _covered(self) -> dict[int, list[tuple[int, int]]]:
+        """{func: [(start, end) index ranges of its units that ran]} (indices into the
+        function's instruction_table)."""
+        by_func: dict[int, set[int]] = {}
+        for f, pc in self._hit.hits:
+            by_func.setdefault(f, set()).add(pc)
+        out = {}
+        for f, hit in by_func.items():
+            pcs = instruction_table(self.module, f)[0]
+            cuts = self._cuts[f]
+            out[f] = [(a, b) for a, b in zip(cuts, [*cuts[1:], len(pcs)]) if pcs[a] in hit]
+        return out
 
     @property
     def executed(self) -> set[tuple[int, int]]:
         """{(func, pc)} of every executed instruction."""
-        units = self.units
-        return {(f, pc) for key in self.hits for f in (key[0],) for pc in units[key]}
+        m = self.module
+        return {(f, pc) for f, ranges in self._covered().items()
+                for pcs in (instruction_table(m, f)[0],) for a, b in ranges for pc in pcs[a:b]}
 
     def lcov_counts(self) -> dict[tuple[int, int], int]:
         """{(func, pc): 1 if executed else 0} for every instruction (for an LCOV tracefile)."""
@@ -121,40 +137,28 @@ class CoverageMonitor(Monitor):
             loc = src.get((f, pc))
         return f"{loc[0].rsplit('/', 1)[-1]}:{loc[1]}" if loc else ""
 
-    def _units_of(self, f: int) -> list[tuple[int, ...]]:
-        """The units of function f (see the module docstring), in code order: the basic
-        blocks, cut after every instruction that may trap."""
+    def _unit_cuts(self, f: int) -> list[int]:
+        """Where the units of function f (see the module docstring) start, as indices into its
+        instruction_table: at the basic blocks' leaders and after every instruction that may
+        trap (scanned at C speed: a function's first call pays for this)."""
         m = self.module
+        pcs, opcodes = instruction_table(m, f)
         leaders = block_leaders(m, f)
-        units = []
-        cur: list[int] = []
-        for pc, op, _ in instructions(m, f, immediates=False):
-            if pc in leaders and cur:
-                units.append(tuple(cur))
-                cur = []
-            cur.append(pc)
-            if op in MAY_TRAP:
-                units.append(tuple(cur))
-                cur = []
-        if cur:
-            units.append(tuple(cur))
-        return units
+        cuts = set(compress(range(len(pcs)), map(leaders.__contains__, pcs)))
+        cuts.update(compress(range(1, len(pcs)), map(MAY_TRAP.__contains__, opcodes)))
+        return sorted(cuts)
 
     def _arm(self, f: int) -> None:
         """Insert the unit probes of function f (one batch)."""
-        locs = []
-        units = self.units
-        for u in self._units_of(f):
-            units[(f, u[0])] = u
-            locs.append((f, u[0]))
-        self.instrument.insert_many(self.module, locs, self._hit)
+        cuts = self._cuts[f] = self._unit_cuts(f)
+        pcs = instruction_table(self.module, f)[0]
+        self.instrument.insert_many(self.module, [(f, pcs[k]) for k in cuts], self._hit)
 
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
         self.source = module.source_lines() if getattr(module, "has_source_info", False) else None
         self.funcs = list(defined_functions(module))
-        self._hit = _FirstHit(self, module)
         config = getattr(self.engine, "config", None)
         if getattr(config, "tier", None) == "jit":      # compiles everything up front: eager
             for f in self.funcs:
@@ -164,24 +168,22 @@ class CoverageMonitor(Monitor):
                                         _Enter(self, module))
 
     def on_finish(self, report):
-        m, units = self.module, self.units
-        covered: dict[int, list[int]] = {}            # func -> covered pcs (unsorted)
-        for key in self.hits:
-            covered.setdefault(key[0], []).extend(units[key])
+        m = self.module
+        covered = self._covered()
         ti = ci = tb = cb = 0
         rows = []
         per_func = {}
         for f in self.funcs:
-            blocks = basic_blocks(m, f)
-            fi = sum(len(b.pcs) for b in blocks)
-            got = covered.get(f, ())
-            fc = len(got)
-            fb = len(blocks)
-            if fc:
-                pcs = set(got)
-                fbc = sum(b.start in pcs for b in blocks)
-            else:
-                fbc = 0
+            pcs = instruction_table(m, f)[0]
+            leaders = block_leaders(m, f)
+            fi = len(pcs)
+            fb = len(leaders)
+            ranges = covered.get(f, ())
+            fc = sum(b - a for a, b in ranges)
+            # a block ran when its leader did: every leader starts a unit
+            fbc = sum(pcs[a] in leaders for a, _ in ranges)
+            if report.format == "json":
+                got = [pc for a, b in ranges for pc in pcs[a:b]]
             ti += fi
             ci += fc
             tb += fb
@@ -191,7 +193,7 @@ class CoverageMonitor(Monitor):
                 per_func[func_ref(m, f)] = {
                     "index": f, "instructions": fi, "covered": fc, "blocks": fb,
                     "blocks_covered": fbc, "covered_pcs": sorted(got),
-                    "block_starts": [b.start for b in basic_blocks(m, f)],
+                    "block_starts": sorted(leaders),
                 }
         instr_line = f"Instr coverage:\t{ci} / {ti} ({_pct(ci, ti)}%)"
         block_line = f"Block coverage:\t{cb} / {tb} ({_pct(cb, tb)}%)"

@@ -91,6 +91,9 @@ TIERS = ("int", "jit", "tiered")
 MONITORS = ("coverage", "hotness", "branches", "loops", "calls")
 PROBES = ("probe-branch", "probe-global")
 ANALYSES = ("none",) + MONITORS + PROBES
+#: analyses whose probes remove themselves as the program runs, natively (coverage's HitProbes:
+#: no instrumentation listener hears of it), so a warm module cannot be reused for the next run
+SELF_REMOVING = ("coverage",)
 REMOVED = "probe-removed"          # probes at every branch, inserted then removed: must cost 0
 PEERS = ("wasmtime", "native", "wasm3", "pywasm")
 
@@ -190,9 +193,9 @@ KERNELS = {
 DEFAULT_REPS = {"full": 5, "quick": 3}
 #: a configuration one run of which costs more CPU seconds than this (its warm-up, counting what
 #: every run repeats: for a "fresh" jit configuration the module's compilation) is measured once,
-#: by its warm-up, and loudly noted: 100x the normal cost (jit + coverage recompiles every
-#: function whose probes it removes: ~25 recompilations, ~10 CPU s per run) would otherwise take
-#: minutes per workload
+#: by its warm-up, and loudly noted (a safety valve: no configuration needs it since coverage's
+#: probes became native HitProbes; jit + coverage used to recompile every function whose probes
+#: it removed, ~10 CPU s per run, which would take minutes per workload)
 MAX_REPEAT_S = {"full": 6.0, "quick": 3.0}
 #: a warm-up (process start + JIT compile + first run) longer than this is stopped: TIMEOUT,
 #: and that configuration is not tried on the other workloads
@@ -498,8 +501,8 @@ class WizardWarm(_WizardBase):
             r["jit_stats"] = _jit_stats(st[n0:n1])
             r["load_s"] = self.load_s
             r["setup_s"] = self.setup_s
-        if ch3 > ch0:        # the next run would find other probes: fresh module per run
-            self.fresh = True
+        if ch3 > ch0 or self.spec["analysis"] in SELF_REMOVING:
+            self.fresh = True    # the next run would find other probes: fresh module per run
         r["fresh"] = self.fresh
         if count and self.spec["analysis"] in PROBES:
             r["firings"] = self._count(size)
@@ -1010,7 +1013,6 @@ OVERHEAD_GUESS = {"int": {"none": 1.0, "coverage": 1.5, "hotness": 1.5, "branche
 SETUP_GUESS_S = {"coverage": 0.15, "hotness": 0.1, "branches": 0.05, "loops": 0.03, "calls": 0.03,
                  REMOVED: 0.05, "probe-branch": 0.05}
 JIT_COMPILE_GUESS_S = 3.5       # tier jit: decode + compile a workload at -O2, once per worker
-JIT_COVERAGE_RUN_S = 12.0       # jit + coverage: a fresh module per run, ~25 recompilations
 SPAWN_S = 0.5                   # start a worker process (imports)
 POST_S = 8.0                    # charts + report
 
@@ -1029,9 +1031,9 @@ def estimate_run(c: Config, fuel: float) -> float:
         return base + fuel * 0.15e-6 + fuel / SPEED["int"]
     if an == "probe-branch":          # a Python call per branch (~4% of the instructions)
         return base + fuel * 0.04 * 0.3e-6
-    if tier == "jit" and an == "coverage":
-        return JIT_COVERAGE_RUN_S + JIT_COMPILE_GUESS_S
     g = OVERHEAD_GUESS["int" if tier == "int" else "jit"]
+    if tier == "jit" and an in SELF_REMOVING:     # a fresh module (compiled again) per run
+        return JIT_COMPILE_GUESS_S + FIXED_S[tier] + fuel / SPEED[tier] * 1.3
     extra = SETUP_GUESS_S.get(an, 0.0) if tier != "jit" else 0.0
     return FIXED_S[tier] + fuel / SPEED[tier] * g.get(an, 1.0) + extra
 

@@ -487,7 +487,9 @@ L_probe: {
     uint32_t i = (uint32_t)(ip - code);
     t->probe_fires++;
     if (func->probe_counts) func->probe_counts[i]++;          /* native count probes */
-    if (!func->probe_python || func->probe_python[i]) {
+    if (func->probe_python && UNLIKELY(func->probe_python[i] & WZ_PF_HIT))
+        wz_probe_hit(func, i);                                  /* one-shot hit probes */
+    if (!func->probe_python || (func->probe_python[i] & WZ_PF_PYTHON)) {
         SYNC();
         t->probe_site = (uintptr_t)ip;
         rc = wz_probe_fire(t, 0);

@@ -151,12 +151,38 @@ void wz_probe_patch(uint32_t *code, uint32_t *ops, uint8_t *python,
     }
 }
 
+static uint32_t wz_seq_len(uint32_t fused);
+
+void wz_probe_hit(wz_func *f, uint32_t ip)
+{
+    uint32_t *code = f->code;
+    uint8_t fl = (uint8_t)(f->probe_python[ip] & ~WZ_PF_HIT);
+    f->probe_hits[ip] = 1;
+    f->probe_python[ip] = fl;
+    if ((fl & (WZ_PF_PYTHON | WZ_PF_COUNT)) || code[ip] != WZ_OP_PROBE) return;
+    code[ip] = f->probe_ops[ip];            /* the hit probes removed themselves */
+    /* fuse the sequence ip is in again if no probe is left in it (wizardpy/instrumentation.py
+     * _refuse does the same when Python removes a probe) */
+    uint32_t back = f->probe_seq ? f->probe_seq[ip] : 0;
+    if (!back || !f->probe_fused) return;
+    uint32_t s = ip - (back - 1), fused = f->probe_fused[s];
+    if (!fused || code[s] != f->probe_ops[s]) return;
+    uint32_t want = wz_seq_len(fused), seen = 1;
+    for (uint32_t x = s + 1; x < f->code_len && seen < want; x++) {
+        if (f->probe_seq[x] != x - s + 1) continue;        /* an immediate, not a member */
+        if (code[x] >= WZ_OP_PROBE) return;                 /* a probe is left in it */
+        seen++;
+    }
+    f->probe_fused[s] = 0;
+    code[s] = fused;
+}
+
 /* Superinstruction membership of one function (wizardpy/instrumentation.py: a probe at any
  * instruction of a fused sequence must un-fuse it, and removing the last one re-fuses it).
  * `code` = the function's fused words, `ips[0..n)` its instruction starts (ascending), `base`
  * the function's offset in the module's buffers. For every sequence whose first word s holds a
- * fused opcode: head[base + ip] = base + s + 1 for each of its instructions (s included) and
- * last[base + s] = base + the ip of its last instruction. Other entries are left alone (0).
+ * fused opcode (at ip0): back[base + ip] = ip - ip0 + 1 for each of its instructions (ip0
+ * included) and last[base + ip0] = base + the ip of its last instruction. Other entries are left alone (0).
  * Lengths as wizardpy/fusion.py `seq_len` (the families of native/fusion.h); tests compare the
  * result with fusion._seq_at. Call it before any probe un-fuses a sequence of the function. */
 static uint32_t wz_seq_len(uint32_t fused)
@@ -169,7 +195,7 @@ static uint32_t wz_seq_len(uint32_t fused)
 }
 
 void wz_seq_map(const uint32_t *code, const uint32_t *ips, uint32_t n, uint32_t base,
-                uint32_t *head, uint32_t *last)
+                uint32_t *back, uint32_t *last)
 {
     for (uint32_t k = 0; k < n; k++) {
         uint32_t w = code[ips[k]];
@@ -177,7 +203,7 @@ void wz_seq_map(const uint32_t *code, const uint32_t *ips, uint32_t n, uint32_t 
         uint32_t len = wz_seq_len(w);
         if (k + len > n) len = n - k;
         uint32_t s = base + ips[k];
-        for (uint32_t j = 0; j < len; j++) head[base + ips[k + j]] = s + 1;
+        for (uint32_t j = 0; j < len; j++) back[base + ips[k + j]] = ips[k + j] - ips[k] + 1;
         last[s] = base + ips[k + len - 1];
         k += len - 1;
     }

@@ -35,6 +35,9 @@ enum {
 
 enum { WZ_FUNC_WASM = 0, WZ_FUNC_HOST = 1 };
 
+/* wz_func.probe_python flag bits (see there) */
+enum { WZ_PF_PYTHON = 1, WZ_PF_HIT = 2, WZ_PF_COUNT = 4 };
+
 struct wz_instance;
 
 /* A function instance. Wasm functions point at their module's internal code (shared by all
@@ -55,13 +58,26 @@ typedef struct wz_func {
                                * probe: zero cost), 0 runs it (an entry probe sits there) */
     uint32_t *probe_ops;      /* NULL or code_len words: original opcode where a PROBE was written */
     uint64_t calls;           /* number of calls (tiering) */
-    /* Native count probes (no Python call per firing). Both NULL = every OP_PROBE calls Python.
+    /* Native probes (no Python call per firing). All NULL = every OP_PROBE calls Python.
      * probe_counts: NULL or code_len counters; the OP_PROBE at ip adds 1 to probe_counts[ip]
      *   (an "add n" counter is firings * n).
-     * probe_python: NULL or code_len flags; at an OP_PROBE whose flag is 0 the interpreter only
-     *   counts and does not call wz_probe_fire (set it to 1 where a non-count probe sits). */
+     * probe_python: NULL or code_len flag bytes (WZ_PF_*) saying what the OP_PROBE at ip does
+     *   besides counting: WZ_PF_PYTHON call wz_probe_fire (a non-native probe sits there);
+     *   WZ_PF_HIT one-shot hit probes are armed there: the first firing sets probe_hits[ip],
+     *   clears the flag and, unless WZ_PF_PYTHON or WZ_PF_COUNT is set too, writes the original
+     *   word back (the probes removed themselves: wz_probe_hit); WZ_PF_COUNT count probes sit
+     *   there (the word stays a probe after the hit; compiled code increments the counter).
+     * probe_hits: NULL or code_len bytes, 1 once a hit probe at ip fired (wizardpy HitProbe).
+     * probe_seq, probe_fused: NULL, or (superinstructions, native/fusion.h) the membership of
+     *   fused sequences, for re-fusing one when wz_probe_hit writes back the last probe word in
+     *   it: probe_seq[ip] = ip - s + 1 for each instruction ip of the sequence whose first word
+     *   is s (0 elsewhere); probe_fused[s] = the fused word of a sequence a probe un-fused (0:
+     *   not un-fused). */
     uint64_t *probe_counts;
     uint8_t *probe_python;
+    uint8_t *probe_hits;
+    uint32_t *probe_seq;
+    uint32_t *probe_fused;
     /* JIT tier (wizardpy/jit): NULL, or the compiled code of this function,
      * `int entry(wz_thread *t, wz_func *f, uint32_t fp)` (native/jit_support.c). Calls from
      * either tier go there when it is set; the JIT clears it to invalidate (probes changed). */
@@ -199,11 +215,16 @@ void wz_probe_patch(uint32_t *code, uint32_t *ops, uint8_t *python,
                     const uint32_t *set, const uint8_t *flags, uint32_t nset,
                     const uint32_t *clear, uint32_t nclear);
 
+/* The first firing of the armed hit probes at word ip of f (probe_python[ip] & WZ_PF_HIT;
+ * runtime.c): probe_hits[ip] = 1, the flag cleared, and the original word written back where
+ * nothing else is left there. Either tier calls it before the other probes at ip fire. */
+void wz_probe_hit(wz_func *f, uint32_t ip);
+
 /* Superinstruction membership of one function, for the instrumentation (runtime.c): for each
- * fused sequence (first word s = base + ip, fused), head[base + ip'] = s + 1 for every one of
- * its instructions ip' and last[s] = base + the ip of its last instruction. */
+ * fused sequence (first word s = base + ip, fused), back[base + ip'] = ip' - ip + 1 for every
+ * one of its instructions ip' and last[s] = base + the ip of its last instruction. */
 void wz_seq_map(const uint32_t *code, const uint32_t *ips, uint32_t n, uint32_t base,
-                uint32_t *head, uint32_t *last);
+                uint32_t *back, uint32_t *last);
 
 /* ---- execution (interp.c) ---- */
 /* Call `f` with its arguments at t->stack[t->sp .. t->sp+num_params). On WZ_OK the results are

@@ -205,10 +205,11 @@ def test_jit_worker_compiles_once_and_goes_fresh_when_probes_change(tmp_path):
     assert a["jit_compile_s"] > 0 and a["setup_s"] >= 0 and a["load_s"] > 0
     assert "jit_compile_s" not in b and "jit_compile_s" not in c
     assert not c["fresh"] and c["recompiles"] == 0 and c["probe_changes"] == 0
-    # coverage's probes remove themselves: the next run gets a fresh module (compiled again)
+    # coverage's probes remove themselves (natively: no listener hears it): the next run gets
+    # a fresh module (compiled again)
     r = runner("coverage")
     a = r.run(size=1)
-    assert a["probe_changes"] > 0 and a["fresh"]
+    assert a["fresh"]
     b = r.run(size=1)
     assert b["output"] == b"ok\n" and b["fresh"] and b["jit_compile_s"] > 0
     # Python probes: firings counted in a separate tier-int run (the warm module stays as it is)

@@ -21,7 +21,8 @@ from spec_cache import wat2wasm
 
 from test_probes import TIER_CONFIGS, tier_engine
 from wizardpy import Engine, ExitStatus, Linker, Module
-from wizardpy.instrumentation import (CountMoreProbe, CountProbe, FuncProbe, OperandProbe, Probe,
+from wizardpy.instrumentation import (CountMoreProbe, CountProbe, FuncProbe, HitProbe,
+                                      OperandProbe, Probe,
                                       StaleFrameError)
 
 PROGRAMS = {
@@ -171,13 +172,14 @@ class Reader(Probe):
 
 # A plan step: (kind, function choice, pc choice, time)
 #   kind: count | countmore | reader | operand | pair (CountProbe + Counter, compared) |
+#         hit (HitProbe + Counter: hit exactly when the Counter counted) |
 #         inserter (a probe that inserts a pair elsewhere on its k-th firing) |
 #         remover (removes a random earlier probe on its k-th firing) | global_count |
 #         global_reader (a global Python probe that removes itself after a few firings)
 #   time: "before" | "between" (i-th boundary) | via an inserter
 STEP = st.tuples(
-    st.sampled_from(["count", "countmore", "reader", "operand", "pair", "pair", "inserter",
-                     "remover", "global_count", "global_reader"]),
+    st.sampled_from(["count", "countmore", "reader", "operand", "pair", "pair", "hit", "hit",
+                     "inserter", "remover", "global_count", "global_reader"]),
     st.integers(0, 1 << 30), st.integers(0, 1 << 30), st.integers(0, 3), st.integers(1, 40))
 
 
@@ -186,6 +188,7 @@ class Plan:
         self.steps = steps
         self.inserted = []           # (module, func, pc, probe) currently inserted locally
         self.pairs = []              # (CountProbe, Counter)
+        self.hits = []               # (HitProbe, Counter, (func, pc))
         self.globals = []
         self.boundary = 0
 
@@ -214,6 +217,11 @@ class Plan:
             self.ins(e, m, f, pc, c)
             self.ins(e, m, f, pc, py)
             self.pairs.append((c, py))
+        elif kind == "hit":
+            h, py = HitProbe(), Counter()
+            self.ins(e, m, f, pc, h)
+            self.ins(e, m, f, pc, py)
+            self.hits.append((h, py, (f, pc)))
         elif kind == "inserter":
             f2, pc2 = self.loc(m, fc >> 7, pcc >> 7)
             state = {"n": 0}
@@ -235,6 +243,7 @@ class Plan:
                     mm, ff, pp, pr = self.inserted.pop(pick % len(self.inserted))
                     e.instrument.remove(mm, ff, pp, pr)
                     self.pairs = [(c, py) for c, py in self.pairs if c is not pr and py is not pr]
+                    self.hits = [x for x in self.hits if pr is not x[0] and pr is not x[1]]
             self.ins(e, m, f, pc, FuncProbe(fire))
         elif kind == "global_count":
             g = CountProbe()
@@ -262,6 +271,8 @@ class Plan:
     def check_pairs(self):
         for c, py in self.pairs:
             assert c.count == py.n, (c, py.n)
+        for h, py, loc in self.hits:
+            assert h.hits == ({loc} if py.n else set()), (h.hits, py.n, loc)
 
 
 @TIERS

@@ -27,11 +27,11 @@ _INSTR = ("instrumentation", "monitor")
 _LAZY = {
     "WasiConfig": ("wasi",),
     **{n: _INSTR for n in ("Probe", "ProbeAction", "DynamicLoc", "FrameAccessor", "FrameWriter",
-                           "CountProbe", "CountMoreProbe", "OperandProbe", "FuncProbe",
+                           "CountProbe", "CountMoreProbe", "HitProbe", "OperandProbe", "FuncProbe",
                            "StaleFrameError", "Instrumentation")},
     # wizardpy/monitor.py: the Monitor base class, reports and helpers for monitors
     **{n: ("monitor",) for n in ("Monitor", "Report", "Session", "MonitorError", "instructions",
-                                 "defined_functions", "format_instruction", "block_ends",
+                                 "defined_functions", "format_instruction", "block_ends", "instruction_table",
                                  "block_leaders", "basic_blocks", "BasicBlock", "func_ref",
                                  "on_opcode",
                                  "load_monitor", "monitor_names")},

@@ -150,14 +150,16 @@ def seq_len(fused: int) -> int:
 
 def fuse_module(module) -> None:
     """Fuse the module's code buffer (`module._code`, functions at `module._code_offsets`) in
-    native code (native/fusion.c, the same rules as `plan`). `module._unfused` keeps the fused
-    word of each sequence that a probe has un-fused (word index of its first instruction)."""
-    module._unfused = {}
+    native code (native/fusion.c, the same rules as `plan`). `module._unfused` (a native word
+    array, every wz_func's `probe_fused`) keeps the fused word of each sequence that a probe
+    has un-fused, at the word of its first instruction (0: not un-fused)."""
+    module._unfused = None
     module._fuse_ips = {}
     module._fused_count = 0
     if not getattr(module.engine.config, "superinstructions", True):
         return
-    from .native import lib
+    from .native import ffi, lib
+    module._unfused = ffi.new("uint32_t[]", max(module._code_total, 1))
     code, ops = module._code, module._probe_ops
     total = 0
     for fc, off in zip(module.codes, module._code_offsets):
@@ -189,7 +191,7 @@ def _seq_at(module, d: int, ip: int):
         s = off + ips[j]
         word = code[s]
         if word < OP_FUSED_BASE:
-            word = saved.get(s, 0)
+            word = saved[s]
         if word >= OP_FUSED_BASE:
             n = seq_len(word)
             if j + n > k:
@@ -218,9 +220,10 @@ def refuse(module, d: int, ip: int) -> None:
         return
     s, fused, ws = r
     code = module._code
-    if s in module._unfused and code[s] == module._probe_ops[s] and \
+    if module._unfused[s] and code[s] == module._probe_ops[s] and \
             all(code[m] < 0x120 for m in ws[1:]):
-        code[s] = module._unfused.pop(s)
+        code[s] = module._unfused[s]
+        module._unfused[s] = 0
 
 
 def original_word(code, probe_ops, ip: int) -> int:

@@ -177,11 +177,16 @@ def _instantiate(inst: Instance, imports: list) -> None:
         p.index = nimp + d
         p.host_id = 0
         p.probe_ops = module.probe_ops_ptr(d)
+        if module.__dict__.get("_unfused") is not None:
+            p.probe_fused = module._unfused + module._code_offsets[d]
         p.entry_ip = 0 if d in getattr(module, "_entry_probed", ()) else 1  # skip OP_ENTRY
         if getattr(module, "_probe_counts", None) is not None:   # native count probes
             off = module._code_offsets[d]
             p.probe_counts = module._probe_counts + off
             p.probe_python = module._probe_python + off
+            p.probe_hits = module._probe_hits + off
+            if module._probe_seq:
+                p.probe_seq = module._probe_seq + off
         inst.funcs.append(Func._wasm(engine, p, inst, nimp + d, defn.types[ti]))
     fptrs = ffi.new("wz_func*[]", [f._ptr for f in inst.funcs] or [ffi.NULL])
     keep.append(fptrs)

@@ -39,7 +39,7 @@ OP_ENTRY = 0x121
 _RETURN = 0x0F
 
 __all__ = ["Probe", "ProbeAction", "DynamicLoc", "FrameAccessor", "FrameWriter", "StaleFrameError",
-           "CountProbe", "CountMoreProbe", "OperandProbe", "FuncProbe", "Instrumentation",
+           "CountProbe", "CountMoreProbe", "HitProbe", "OperandProbe", "FuncProbe", "Instrumentation",
            "ExitHandle"]
 
 
@@ -127,6 +127,46 @@ class CountMoreProbe(CountProbe):
         self.n = int(n)
 
 
+class HitProbe(Probe):
+    """Fires at most once per location, natively: the first time its location runs it records
+    the hit and removes itself there, in either tier, with no Python call (the interpreter writes
+    the original instruction back; compiled code stores one byte until it is recompiled).
+    One HitProbe may sit at many locations of a module (coverage puts one at every basic block):
+    `.hits` is the set of `(func, pc)` where it fired, `.hit` whether it fired anywhere.
+    A fired HitProbe is no longer at its location (`probes_at` does not list it, `remove` there
+    returns False). It is a local probe only (`insert_global` refuses it)."""
+
+    def __init__(self):
+        self._fired: set = set()          # (func, pc) recorded when an attachment ended
+        self._att: dict = {}              # (id(hits buffer), word) -> (buffer, word, (func, pc))
+
+    @property
+    def hits(self) -> set:
+        out = set(self._fired)
+        for buf, w, loc in self._att.values():
+            if buf[w]:
+                out.add(loc)
+        return out
+
+    @property
+    def hit(self) -> bool:
+        return bool(self._fired) or any(buf[w] for buf, w, _ in self._att.values())
+
+    def fire(self, loc) -> None:         # recorded natively
+        return None
+
+    def _attach(self, buf, w, loc) -> None:
+        self._att[(id(buf), w)] = (buf, w, loc)
+
+    def _detach(self, buf, w) -> None:
+        a = self._att.pop((id(buf), w), None)
+        if a is not None and buf[w]:
+            self._fired.add(a[2])
+
+    def __repr__(self) -> str:
+        return f"HitProbe(hits={len(self.hits)})"
+
+
 class OperandProbe(Probe):
     """`callback(value)` with the top-of-stack value before the instruction (typed by the
     validator's knowledge of the stack at that pc; None if the stack is empty). No frame is
@@ -140,16 +180,27 @@ class OperandProbe(Probe):
         return None
 
 
-_COUNT_ONLY: dict = {}
+_NATIVE: dict = {}
+
+# what a native probe sets in its word's flag byte (native/wizard.h: WZ_PF_*)
+PF_PYTHON, PF_HIT, PF_COUNT = 1, 2, 4
+
+
+def _native(p) -> int:
+    """The flag bit of a probe the engine runs natively (a CountProbe / HitProbe whose class
+    keeps that class's fire): PF_COUNT or PF_HIT; 0 for a probe that needs Python."""
+    t = type(p)
+    r = _NATIVE.get(t)
+    if r is None:
+        r = _NATIVE[t] = (PF_COUNT if issubclass(t, CountProbe) and t.fire is CountProbe.fire
+                          else PF_HIT if issubclass(t, HitProbe) and t.fire is HitProbe.fire
+                          else 0)
+    return r
 
 
 def _count_only(p) -> bool:
     """A probe the engine counts natively (a CountProbe whose class keeps CountProbe.fire)."""
-    t = type(p)
-    r = _COUNT_ONLY.get(t)
-    if r is None:
-        r = _COUNT_ONLY[t] = issubclass(t, CountProbe) and t.fire is CountProbe.fire
-    return r
+    return _native(p) == PF_COUNT
 
 
 # ---------------------------------------------------------------------------------------------
@@ -403,7 +454,7 @@ class _Site:
     """One probed location (module, func, pc) and how it is realised natively."""
 
     __slots__ = ("instr", "module", "func", "pc", "d", "ip", "w", "probes", "run", "top_type",
-                 "seq")
+                 "seq", "hitp")
 
     def __init__(self, instr, module, func, pc, d, ip):
         self.instr = instr
@@ -417,6 +468,7 @@ class _Site:
         self.run = None
         self.top_type = None
         self.seq = 0    # (first word, last word) of its superinstruction (_seq_of), None; 0: not known
+        self.hitp = False               # some HitProbe is in `probes` (it may have fired)
 
 
 def _no_run(_) -> None:
@@ -480,9 +532,11 @@ class Instrumentation:
                 site = self._new_site(module, func, pc)
             else:
                 site = self._site(module, func, pc, True)
+        if site.hitp and self._prune(module, site):
+            self._sites[(module, site.func, site.pc)] = site     # (dropped: register again)
         site.probes = site.probes + (probe,)
-        if _count_only(probe):
-            probe._attach(self._buffers(module)[0], site.w)
+        if _native(probe):
+            self._attach(module, site, probe)
         self.last_change_removed = False
         self._commit(module, (site,))
 
@@ -493,21 +547,102 @@ class Instrumentation:
         one location fire in that order), but the code words are patched in one native call and
         the tiers are told once per function. Returns the number of insertions. Validates every
         location before changing anything (ValueError / TypeError: nothing inserted)."""
+        if probe is not None and _native(probe):
+            sites = list(sites)
+            n = self._insert_fresh(module, sites, probe)
+            if n is not None:
+                return n
         items = self._items(module, sites, probe, create=True)
         if not items:
             return 0
-        counts = None
         touched: dict = {}
         for site, p in items:
             site.probes = site.probes + (p,)
-            if _count_only(p):
-                if counts is None:
-                    counts = self._buffers(module)[0]
-                p._attach(counts, site.w)
+            if _native(p):
+                self._attach(module, site, p)
             touched[site] = None
         self.last_change_removed = False
         self._commit(module, touched)
         return len(items)
+
+    def _insert_fresh(self, module, sites: list, probe: Probe) -> int | None:
+        """insert_many's fast path: one native probe (CountProbe, HitProbe) at (func index, pc)
+        locations that hold no probe yet, the common case of a monitor arming a function: the
+        same effect as the general path, about half the cost per location. None (nothing
+        changed) when the batch is not that case."""
+        known = self._sites
+        nimp = module.num_imported_funcs
+        codes = module.codes
+        nd = len(codes)
+        todo = []
+        seen = set()
+        for func, pc in sites:
+            if type(func) is not int or type(pc) is not int or (module, func, pc) in known \
+                    or (func, pc) in seen:
+                return None
+            seen.add((func, pc))
+            d = func - nimp
+            if not 0 <= d < nd:
+                return None
+            ip = codes[d].ip_of_pc.get(pc) if pc else 0
+            if ip is None:
+                return None
+            todo.append((func, pc, d, ip))
+        if not todo:
+            return 0
+        flag = _native(probe)
+        bufs = self._buffers(module)
+        buf = bufs[2] if flag == PF_HIT else bufs[0]
+        code, ops = module._code, module._probe_ops
+        base = module.__dict__.get("_wz_code_addr") or self._code_addr(module)
+        fusion = module.__dict__.get("_fused_count")
+        by_addr, runs = self._by_addr, self._runs
+        set_w = []
+        changed: dict = {}
+        if fusion:
+            for d in {t[2] for t in todo}:      # the sequence maps of these functions, once
+                self._seq_of(module, d, module._code_offsets[d])
+            back, last = module._wz_seqmap[0], module._wz_seqmap[1]
+            unfused = module._unfused
+        hit = flag == PF_HIT
+        for func, pc, d, ip in todo:
+            site = _Site(self, module, func, pc, d, ip)
+            known[(module, func, pc)] = site
+            site.probes = (probe,)
+            site.run = _NO_RUN
+            w = site.w
+            if hit:
+                buf[w] = 0
+                site.hitp = True
+                probe._attach(buf, w, (func, pc))
+            else:
+                probe._attach(buf, w)
+            h = back[w] if fusion and ip else 0
+            if h:                       # (as _seq_of)
+                s = w - h + 1
+                site.seq = (s, last[s])
+                if code[s] >= 0x200:      # un-fuse: no superinstruction runs over a probe
+                    unfused[s] = code[s]
+                    code[s] = ops[s]
+            else:
+                site.seq = None
+            addr = base + 4 * w
+            by_addr[addr] = site
+            runs[addr] = _NO_RUN
+            set_w.append(w)
+            if pc == 0:
+                self._set_entry(module, d, True)
+            if func not in changed:
+                changed[func] = pc
+        ffi = self.engine.ffi
+        n = len(set_w)
+        self.engine.lib.wz_probe_patch(code, ops, bufs[1], ffi.new("uint32_t[]", set_w),
+                                       ffi.new("uint8_t[]", [flag] * n), n, ffi.NULL, 0)
+        self.last_change_removed = False
+        for fn in self._listeners:
+            for func, pc in changed.items():
+                fn(module, func, pc)
+        return n
 
     def remove(self, module, func, pc: int, probe: Probe) -> bool:
         """Remove one occurrence of `probe` at the location; False if it is not there."""
@@ -516,6 +651,8 @@ class Instrumentation:
             site = self._site(module, func, pc, create=False)
             if site is None:
                 return False
+        if site.hitp and self._prune(module, site):
+            return False                    # only fired HitProbes were there
         ps = site.probes
         for k in range(len(ps)):
             if ps[k] is probe:
@@ -523,8 +660,8 @@ class Instrumentation:
         else:
             return False
         site.probes = ps[:k] + ps[k + 1:]
-        if _count_only(probe):
-            probe._detach(self._buffers(module)[0], site.w)
+        if _native(probe):
+            self._detach(module, site, probe)
         self.last_change_removed = True
         if site.probes or site.pc == 0 or self._listeners:
             self._commit(module, (site,))
@@ -557,13 +694,59 @@ class Instrumentation:
         if fused is not None:               # re-fuse a sequence no probe is left in
             self._refuse(module, fused)
 
+    def _attach(self, module, site: _Site, p) -> None:
+        """Attach a native probe just added to site.probes to the module's buffers."""
+        bufs = self._buffers(module)
+        if _native(p) == PF_COUNT:
+            p._attach(bufs[0], site.w)
+            return
+        if not site.hitp:
+            bufs[2][site.w] = 0     # (compiled code not yet recompiled may have stored a hit)
+            site.hitp = True
+        p._attach(bufs[2], site.w, (site.func, site.pc))
+
+    def _detach(self, module, site: _Site, p) -> None:
+        """Detach a native probe just taken out of site.probes (once per occurrence)."""
+        bufs = self._buffers(module)
+        if _native(p) == PF_COUNT:
+            p._detach(bufs[0], site.w)
+            return
+        if any(q is p for q in site.probes):
+            return                  # inserted there twice: still attached
+        p._detach(bufs[2], site.w)
+        site.hitp = any(_native(q) == PF_HIT for q in site.probes)
+
+    def _prune(self, module, site: _Site) -> bool:
+        """Take the HitProbes of a site out of its probe list once they fired (natively, in
+        either tier: they removed themselves). True when nothing is left there: the site is
+        dropped then. The tiers are not told: compiled code at most stores the hit again."""
+        bufs = self._buffers(module)
+        hits, w = bufs[2], site.w
+        if not hits[w]:
+            return False
+        keep = []
+        for p in site.probes:
+            if _native(p) == PF_HIT:
+                p._detach(hits, w)
+            else:
+                keep.append(p)
+        hits[w] = 0
+        site.hitp = False
+        site.probes = tuple(keep)
+        if keep:
+            bufs[1][w] &= ~PF_HIT
+            return False
+        if site.pc == 0:
+            self._set_entry(module, site.d, False)
+        self._clear(module, site)
+        return True
+
     def remove_many(self, module, sites, probe: Probe | None = None) -> int:
         """Remove probes at many locations in one call (`sites` as for `insert_many`): one
         occurrence of the probe per listed location, where it is; returns how many were
         removed (locations where the probe is not are skipped, as `remove` returns False)."""
         items = self._items(module, sites, probe, create=False)
         touched: dict = {}
-        counts = None
         n = 0
         for site, p in items:
             ps = site.probes
@@ -573,10 +756,8 @@ class Instrumentation:
             else:
                 continue
             site.probes = ps[:k] + ps[k + 1:]
-            if _count_only(p):
-                if counts is None:
-                    counts = self._buffers(module)[0]
-                p._detach(counts, site.w)
+            if _native(p):
+                self._detach(module, site, p)
             touched[site] = None
             n += 1
         if touched:
@@ -612,6 +793,11 @@ class Instrumentation:
                         continue
                     if create and not site.probes and site.run is None:
                         made.append(site)
+                elif site.hitp and self._prune(module, site):
+                    if not create:              # only fired HitProbes were there
+                        continue
+                    self._sites[(module, site.func, site.pc)] = site
+                    made.append(site)
                 out.append((site, p))
         except BaseException:
             for site in made:
@@ -622,12 +808,16 @@ class Instrumentation:
 
     def probes_at(self, module, func, pc: int) -> tuple:
         site = self._site(module, func, pc, create=False)
+        if site is not None and site.hitp:
+            self._prune(module, site)
         return site.probes if site is not None else ()
 
     def insert_global(self, probe: Probe) -> None:
         """A probe that fires before every instruction (before that instruction's local probes)."""
         if not isinstance(probe, Probe):
             raise TypeError(f"expected a Probe, got {type(probe).__name__}")
+        if isinstance(probe, HitProbe):
+            raise ValueError("a HitProbe is a local probe: insert it at (module, func, pc)")
         self._globals = self._globals + (probe,)
         if _count_only(probe):
             probe._attach(self._global_counter(), 0)
@@ -665,17 +855,27 @@ class Instrumentation:
     # ------------------------------------------------------------------ for the tiers
     def native_kind(self, module, d: int, ip: int) -> str | None:
         """How compiled code realises the probes at ip of defined function d (ARCHITECTURE §3):
-        None (no probe), "count" (only CountProbe/CountMoreProbe: add 1 to the native counter
-        `probe_counts[ip]`), "operand" (OperandProbes, maybe with counters: only the top of
+        None (no probe), "count" (only native probes, CountProbe/CountMoreProbe and HitProbe:
+        see `native_parts`), "operand" (OperandProbes, maybe with native ones: only the top of
         stack is needed, no frame) or "generic" (the frame is written out, Python is called)."""
         w = module._code_offsets[d] + ip
         if module._code[w] != OP_PROBE:
             return None
         bufs = self._bufs.get(module)
-        if bufs is None or not bufs[1][w]:
+        if bufs is None or not bufs[1][w] & PF_PYTHON:
             return "count"
         addr = int(self.engine.ffi.cast("uintptr_t", module._code + w))
         return "generic" if addr in self._frame_sites else "operand"
+
+    def native_parts(self, module, d: int, ip: int) -> tuple[bool, bool]:
+        """For a "count" site: (count, hit): add 1 to `probe_counts[ip]` (count probes are
+        there), store 1 to `probe_hits[ip]` (HitProbes are armed there and did not fire yet)."""
+        w = module._code_offsets[d] + ip
+        bufs = self._bufs.get(module)
+        if bufs is None:
+            return True, False
+        f = bufs[1][w]
+        return bool(f & PF_COUNT), bool(f & PF_HIT) and not bufs[2][w]
 
     def generic_sites(self, module, d: int) -> int:
         """How many locations of defined function d hold a "generic" probe (native_kind: not
@@ -831,9 +1031,11 @@ class Instrumentation:
         if b is None:
             ffi = self.engine.ffi
             n = max(module._code_total, 1)
-            b = (ffi.new("uint64_t[]", n), ffi.new("uint8_t[]", n))
+            # counters, flags (PF_*), hits, fused-sequence membership (_seq_of)
+            b = (ffi.new("uint64_t[]", n), ffi.new("uint8_t[]", n), ffi.new("uint8_t[]", n),
+                 ffi.new("uint32_t[]", n) if module.__dict__.get("_fused_count") else ffi.NULL)
             self._bufs[module] = b
-            module._probe_counts, module._probe_python = b
+            module._probe_counts, module._probe_python, module._probe_hits, module._probe_seq = b
             for inst in self.engine._instances:
                 if inst is not None and inst.module is module:
                     self._point_instance(inst, b)
@@ -847,6 +1049,9 @@ class Instrumentation:
             p = inst.funcs[nimp + d]._ptr
             p.probe_counts = b[0] + offs[d]
             p.probe_python = b[1] + offs[d]
+            p.probe_hits = b[2] + offs[d]
+            if b[3]:
+                p.probe_seq = b[3] + offs[d]
 
     def _global_counter(self):
         if self._gcount is None:
@@ -869,8 +1074,8 @@ class Instrumentation:
         if maps is None:
             ffi = self.engine.ffi
             n = max(module._code_total, 1)
-            maps = module._wz_seqmap = (ffi.new("uint32_t[]", n), ffi.new("uint32_t[]", n), set())
-        head, last, done = maps
+            maps = module._wz_seqmap = (self._buffers(module)[3], ffi.new("uint32_t[]", n), set())
+        back, last, done = maps
         if d not in done:
             done.add(d)
             ips = list(module.codes[d].pc_of_ip)         # ascending
@@ -878,11 +1083,11 @@ class Instrumentation:
                 off = module._code_offsets[d]
                 ffi = self.engine.ffi
                 self.engine.lib.wz_seq_map(module._code + off, ffi.new("uint32_t[]", ips),
-                                           len(ips), off, head, last)
-        h = head[w]
+                                           len(ips), off, back, last)
+        h = back[w]
         if not h:
             return None
-        return h - 1, last[h - 1]
+        return w - h + 1, last[w - h + 1]
 
     def _refuse(self, module, fused) -> None:
         """Write the fused word again over the first word of a sequence (first, last) whose
@@ -890,19 +1095,19 @@ class Instrumentation:
         s, end = fused
         code = module._code
         saved = module._unfused
-        if s in saved and code[s] == module._probe_ops[s]:
-            head = module._wz_seqmap[0]
-            tag = s + 1
+        if saved[s] and code[s] == module._probe_ops[s]:
+            back = module._wz_seqmap[0]
             for x in range(s + 1, end + 1):
-                if head[x] == tag and code[x] >= OP_PROBE:
+                if back[x] == x - s + 1 and code[x] >= OP_PROBE:
                     return
-            code[s] = saved.pop(s)
+            code[s] = saved[s]
+            saved[s] = 0
 
     def _commit(self, module, sites) -> None:
         """Realise the probe lists of `sites` (all of `module`): the Python-side tables first,
         then every code word in one native call (wz_probe_patch), then superinstructions
         re-fused where the last probe left, entry words, and the listeners (once per function)."""
-        counts, python = self._buffers(module)
+        python = self._buffers(module)[1]
         code = module._code
         ops = module._probe_ops
         base = module.__dict__.get("_wz_code_addr") or self._code_addr(module)
@@ -928,9 +1133,13 @@ class Instrumentation:
                         code[s] = ops[s]
                 if len(probes) == 1:
                     p = probes[0]
-                    py = () if _count_only(p) else probes
+                    flag = _native(p)
+                    py = () if flag else probes
                 else:
-                    py = tuple(p for p in probes if not _count_only(p))
+                    flag = 0
+                    for p in probes:
+                        flag |= _native(p)
+                    py = tuple(p for p in probes if not _native(p))
                 if py:
                     operand = [type(p) is OperandProbe for p in py]
                     if site.top_type is None and any(isinstance(p, OperandProbe) for p in py):
@@ -948,7 +1157,7 @@ class Instrumentation:
                 by_addr[addr] = site
                 runs[addr] = site.run
                 set_w.append(w)
-                set_f.append(1 if py else 0)
+                set_f.append(flag | PF_PYTHON if py else flag)
             else:
                 site.run = None
                 by_addr.pop(addr, None)
@@ -1166,7 +1375,7 @@ class Instrumentation:
             if gloc is not None:
                 site, kind = gloc._s, "global probe"
             if p is None:
-                py = [q for q in site.probes if not _count_only(q)]
+                py = [q for q in site.probes if not _native(q)]
                 p = py[0] if len(py) == 1 else py
             where = f"{site.module.func_name(site.func)} +{site.pc}"
             if getattr(e, "probe_error", None) is not None:

@@ -134,6 +134,21 @@ def instructions(module, func, ops: Iterable[int] | None = None, immediates: boo
     return iter(got)
 
 
+def instruction_table(module, func) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """`(pcs, opcodes)`: two parallel tuples over every instruction of defined function `func`
+    in code order (what `instructions(module, func, immediates=False)` yields), cached per
+    function: the fast way for a monitor to scan whole functions (no per-instruction call)."""
+    fidx = _func_index(module, func)
+    cache = _cache(module, "_wz_itable")
+    got = cache.get(fidx)
+    if got is None:
+        fc = _code(module, fidx)
+        rows = fc.instrs if fc is not None else \
+            [(pc, op) for pc, op, _ in instructions(module, fidx, immediates=False)]
+        got = cache[fidx] = (tuple([r[0] for r in rows]), tuple([r[1] for r in rows]))
+    return got
+
+
 def _decoded(module, fidx: int, sel) -> Iterator[tuple[int, int, tuple]]:
     """Decode the instructions at the selected (pc, opcode) of a function."""
     from .binary import decode_instruction

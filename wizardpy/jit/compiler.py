@@ -121,6 +121,7 @@ class Layout:
             self.t_limits = None
         self.f_jit_entry = o("wz_func", "jit_entry")
         self.f_probe_counts = o("wz_func", "probe_counts")
+        self.f_probe_hits = o("wz_func", "probe_hits")
         self.f_code = o("wz_func", "code")
         self.fr_size = ffi.sizeof("wz_frame")
         self.fr_func = o("wz_frame", "func")
@@ -191,6 +192,7 @@ class ModuleCompiler:
             return self.llmod.add_metadata([ty, ty, ir.Constant(i64, 0)])
         self.tbaa_mem = tbaa("wasm memory")
         self.tbaa_count = tbaa("probe counter")
+        self.tbaa_hit = tbaa("probe hit")
         self.tbaa_global = tbaa("wasm global")
         self.tbaa_stack = tbaa("value stack")
         self.cold_weights = self.llmod.add_metadata(
@@ -246,6 +248,12 @@ class ModuleCompiler:
         if self.ins is None:
             return "generic"
         return self.ins.native_kind(self.wmod, d, ip)
+
+    def native_parts(self, d: int, ip: int) -> tuple[bool, bool]:
+        """(count, hit) of a "count" site (Instrumentation.native_parts)."""
+        if self.ins is None:
+            return True, False
+        return self.ins.native_parts(self.wmod, d, ip)
 
     def compile_osr(self, d: int, ip: int) -> str:
         """An on-stack-replacement variant of defined function `d`: same ABI, but it continues
@@ -561,9 +569,18 @@ class FunctionCompiler:
         self.clean = clean
 
     def count_probe(self, ip):
-        """Only CountProbe/CountMoreProbe here: `probe_counts[ip] += 1` inline, no call (the
-        counter buffer of the module never moves; an "add n" probe is firings * n)."""
+        """Only native probes here: for CountProbe/CountMoreProbe `probe_counts[ip] += 1`
+        inline, no call (the counter buffer of the module never moves; an "add n" probe is
+        firings * n); for armed HitProbes `probe_hits[ip] = 1` (they are gone once it is set:
+        code compiled after that has nothing there)."""
         b = self.b
+        count, hit = self.mc.native_parts(self.d, ip)
+        if hit:
+            hp = self.ifld(self.f, self.L.f_probe_hits, ptr)
+            p = b.gep(hp, [self.c64(ip)], source_etype=i8, inbounds=True)
+            b.store(ir.Constant(i8, 1), p).set_metadata("tbaa", self.mc.tbaa_hit)
+        if not count:
+            return
         cp = self.ifld(self.f, self.L.f_probe_counts, ptr)
         p = b.gep(cp, [self.c64(ip)], source_etype=i64, inbounds=True)
         v = b.load(p, typ=i64)

@@ -1,0 +1,131 @@
+"""HitProbe: a native one-shot probe (no Python call) that records the first execution of each
+of its locations and removes itself there, in every tier."""
+from __future__ import annotations
+
+import pytest
+from spec_cache import wat2wasm
+from test_probes import TIER_CONFIGS, fidx, inst_of, pcs, spy, tier_engine
+
+from wizardpy import Module
+from wizardpy.instrumentation import CountProbe, FuncProbe, HitProbe
+
+WAT = r"""
+(module
+  (func $sum (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
+    loop $l
+      local.get $s local.get $i i32.add local.set $s
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_s br_if $l
+    end
+    local.get $s)
+  (func $pick (export "pick") (param i32) (result i32)
+    local.get 0
+    if (result i32) i32.const 10 else i32.const 20 end)
+)
+"""
+I32_ADD, LOOP, IF, ELSE, I32_CONST = 0x6A, 0x03, 0x04, 0x05, 0x41
+
+
+@pytest.fixture(params=list(TIER_CONFIGS))
+def env(request):
+    e = tier_engine(request.param)
+    return e, Module(e, wat2wasm(WAT)), request.param
+
+
+def test_records_first_hit_natively_and_removes_itself(env):
+    e, m, _ = env
+    f = fidx(m, "sum")
+    pc = pcs(m, f, I32_ADD)[0]
+    h = HitProbe()
+    e.instrument.insert(m, f, pc, h)
+    calls = spy(e)
+    inst = inst_of(e, m)
+    assert not h.hit and h.hits == set()
+    assert inst.exports["sum"](100) == 4950
+    assert h.hit and h.hits == {(f, pc)}
+    assert calls[0] == 0                      # never a Python call
+    assert e.instrument.probes_at(m, f, pc) == ()        # it removed itself
+    assert e.instrument.remove(m, f, pc, h) is False
+    assert inst.exports["sum"](10) == 45 and h.hits == {(f, pc)}
+
+
+def test_one_probe_at_many_locations_reports_exactly_those_that_ran(env):
+    e, m, _ = env
+    f = fidx(m, "pick")
+    instrs = m.code_of(f).instrs
+    then_pc = next(pc for (pc, op), (_, nxt) in zip(instrs, instrs[1:]) if op == IF)
+    else_pc = next(pc for (pc, op), (_, nxt) in zip(instrs, instrs[1:]) if op == ELSE)
+    then_pc = instrs[[p for p, _ in instrs].index(then_pc) + 1][0]    # i32.const 10
+    else_pc = instrs[[p for p, _ in instrs].index(else_pc) + 1][0]    # i32.const 20
+    h = HitProbe()
+    assert e.instrument.insert_many(m, [(f, 0), (f, then_pc), (f, else_pc)], h) == 3
+    inst = inst_of(e, m)
+    assert inst.exports["pick"](1) == 10
+    assert h.hits == {(f, 0), (f, then_pc)}
+    assert e.instrument.probes_at(m, f, else_pc) == (h,)           # not run: still there
+    assert inst.exports["pick"](0) == 20
+    assert h.hits == {(f, 0), (f, then_pc), (f, else_pc)}
+
+
+def test_other_probes_at_the_location_keep_firing(env):
+    e, m, _ = env
+    f = fidx(m, "sum")
+    pc = pcs(m, f, I32_ADD)[0]
+    h, c, seen = HitProbe(), CountProbe(), []
+    e.instrument.insert(m, f, pc, h)
+    e.instrument.insert(m, f, pc, c)
+    py = FuncProbe(lambda loc: seen.append(loc.pc))
+    e.instrument.insert(m, f, pc, py)
+    assert inst_of(e, m).exports["sum"](7) == 21
+    assert h.hits == {(f, pc)} and c.count == 7 and seen == [pc] * 7
+    assert e.instrument.probes_at(m, f, pc) == (c, py)
+
+
+def test_a_new_hit_probe_at_a_fired_location_fires_again(env):
+    e, m, _ = env
+    f = fidx(m, "sum")
+    pc = pcs(m, f, I32_ADD)[1]
+    inst = inst_of(e, m)
+    first = HitProbe()
+    e.instrument.insert(m, f, pc, first)
+    inst.exports["sum"](3)
+    second = HitProbe()
+    e.instrument.insert(m, f, pc, second)
+    assert not second.hit                    # the first one's hit does not count for it
+    inst.exports["sum"](3)
+    assert first.hits == second.hits == {(f, pc)}
+
+
+def test_removed_before_it_ran_records_nothing(env):
+    e, m, _ = env
+    f = fidx(m, "sum")
+    pc = pcs(m, f, I32_ADD)[0]
+    h = HitProbe()
+    e.instrument.insert(m, f, pc, h)
+    assert e.instrument.remove(m, f, pc, h) is True
+    inst = inst_of(e, m)
+    assert inst.exports["sum"](5) == 10 and not h.hit
+
+
+def test_inserted_by_a_probe_fires_on_the_next_visit(env):
+    """Inserted at a loop header from a probe in the running function: the next iteration
+    fires it (consistency rule: a probe inserted later in the same function fires there)."""
+    e, m, _ = env
+    f = fidx(m, "sum")
+    loop_pc = pcs(m, f, LOOP)[0]
+    add_pc = pcs(m, f, I32_ADD)[0]
+    h = HitProbe()
+
+    def arm(loc):
+        e.instrument.insert(m, f, add_pc, h)
+        e.instrument.remove(m, f, loc.pc, armer)
+    armer = FuncProbe(arm)
+    e.instrument.insert(m, f, loop_pc, armer)
+    assert inst_of(e, m).exports["sum"](4) == 6
+    assert h.hits == {(f, add_pc)}
+
+
+def test_hit_probe_is_not_a_global_probe(env):
+    e, _, _ = env
+    with pytest.raises(ValueError, match="local probe"):
+        e.instrument.insert_global(HitProbe())
