@@ -1,11 +1,9 @@
 """branches: how often each conditional branch went each way.
 
-An OperandProbe at every br_if, if and br_table receives the condition / index (the top of the
-stack) just before the instruction executes. For br_if and if the same counts come from two
-native CountProbes (at the branch and at the instruction only its fall-through / then arm
-reaches), with no Python call per execution, wherever that next instruction is not a branch
-target itself (a targeted `loop`, the `end` of an `if` or of the function); option `operand`
-uses OperandProbes everywhere.
+A native `TallyProbe` at every br_if, if and br_table counts the condition / index (the top of the
+stack) just before the instruction executes, with no Python call per execution in any tier;
+option `operand` uses OperandProbes (a Python callback per execution) instead, the same counts
+by another mechanism.
   - br_if and if count `[not_taken taken]`: taken = the condition is non-zero (br_if branches,
     if enters its `then` arm);
   - br_table counts one entry per target in table order, the default target last; an index out
@@ -17,7 +15,7 @@ JSON: the same rows.
 """
 from __future__ import annotations
 
-from wizardpy import (CountProbe, Monitor, OperandProbe, block_ends, defined_functions, func_ref,
+from wizardpy import (Monitor, OperandProbe, TallyProbe, defined_functions, func_ref,
                       instructions)
 from wizardpy import opcodes as ops
 
@@ -59,46 +57,17 @@ class BranchMonitor(Monitor):
         sites = []
         want = (ops.BR_IF, ops.IF, ops.BR_TABLE)
         for f in defined_functions(module):
-            instrs = list(instructions(module, f, immediates=False))
-            at_k = [k for k, (_, op, _) in enumerate(instrs) if op in want]
-            if not at_k:
-                continue
-            ops_at = {pc: op for pc, op, _ in instrs}
-            # the `end` of a loop or of a block is never a branch target (branches go to the
-            # loop header / to the instruction after the block's end): only falling through
-            # reaches it. (The `end` of an `if` is where a false `if` or the `else` arm lands.)
-            safe_ends = {e for b, e in block_ends(module, f).items()
-                         if ops_at[b] in (ops.LOOP, ops.BLOCK)}
-            tables = None
-            for k in at_k:
-                pc, op, _ = instrs[k]
-                if op in (ops.BR_IF, ops.IF):
-                    nxt_pc, nxt_op, _ = instrs[k + 1]
-                    if not self.operand and (nxt_op not in (ops.END, ops.LOOP)
-                                             or nxt_pc in safe_ends):
-                        # Native counters only: executions of the branch, and of the next
-                        # instruction, which only the fall-through (br_if not taken) or the
-                        # entry into the then arm (if taken) reaches. (A next `loop`, or `end`
-                        # of an if/the function, may also be a branch target: those sites use
-                        # the OperandProbe; the `end` of a loop or a block is safe.)
-                        at, nxt = CountProbe(), CountProbe()
-                        sites.append((f, pc, at))
-                        sites.append((f, nxt_pc, nxt))
-                        if op == ops.BR_IF:
-                            get = (lambda a=at, n=nxt: [n.count, a.count - n.count])
-                        else:
-                            get = (lambda a=at, n=nxt: [a.count - n.count, n.count])
-                        self.sites.append((f, pc, ops.name(op), get))
-                        continue
-                    counts = [0, 0]
-                    cb = _cond_counter(counts)
+            for pc, op, imm in instructions(module, f, want):
+                n = len(imm[0]) + 1 if op == ops.BR_TABLE else 2
+                if self.operand:
+                    counts = [0] * n
+                    sites.append((f, pc, OperandProbe(
+                        _table_counter(counts) if op == ops.BR_TABLE else _cond_counter(counts))))
+                    self.sites.append((f, pc, ops.name(op), (lambda c=counts: list(c))))
                 else:
-                    if tables is None:      # br_table labels: decode only the br_tables
-                        tables = {p: imm for p, _, imm in instructions(module, f, {ops.BR_TABLE})}
-                    counts = [0] * (len(tables[pc][0]) + 1)
-                    cb = _table_counter(counts)
-                sites.append((f, pc, OperandProbe(cb)))
-                self.sites.append((f, pc, ops.name(op), (lambda c=counts: list(c))))
+                    t = TallyProbe(n)
+                    sites.append((f, pc, t))
+                    self.sites.append((f, pc, ops.name(op), (lambda t=t: t.counts)))
         self.instrument.insert_many(module, sites)      # one batch: one native patch
 
     def on_finish(self, report):

@@ -487,8 +487,14 @@ L_probe: {
     uint32_t i = (uint32_t)(ip - code);
     t->probe_fires++;
     if (func->probe_counts) func->probe_counts[i]++;          /* native count probes */
-    if (func->probe_python && UNLIKELY(func->probe_python[i] & WZ_PF_HIT))
-        wz_probe_hit(func, i);                                  /* one-shot hit probes */
+    if (func->probe_python) {
+        uint8_t fl = func->probe_python[i];
+        if (UNLIKELY(fl & WZ_PF_HIT)) wz_probe_hit(func, i);   /* one-shot hit probes */
+        if (fl & WZ_PF_TALLY) {                                 /* tally probes: top of stack */
+            uint64_t *tb = func->probe_tally[i], v = (uint32_t)sp[-1];
+            tb[1 + (v < tb[0] - 1 ? v : tb[0] - 1)]++;
+        }
+    }
     if (!func->probe_python || (func->probe_python[i] & WZ_PF_PYTHON)) {
         SYNC();
         t->probe_site = (uintptr_t)ip;

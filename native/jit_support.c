@@ -96,7 +96,14 @@ int wz_jit_probe(wz_thread *t, wz_func *f, uint32_t ip)
     if (f->code[ip] != OP_PROBE) return 0;
     t->probe_fires++;
     if (f->probe_counts) f->probe_counts[ip]++;
-    if (f->probe_python && (f->probe_python[ip] & WZ_PF_HIT)) wz_probe_hit(f, ip);
+    if (f->probe_python) {
+        uint8_t fl = f->probe_python[ip];
+        if (fl & WZ_PF_HIT) wz_probe_hit(f, ip);
+        if (fl & WZ_PF_TALLY) {       /* the top of the stack was written out (t->sp) */
+            uint64_t *tb = f->probe_tally[ip], v = (uint32_t)t->stack[t->sp - 1];
+            tb[1 + (v < tb[0] - 1 ? v : tb[0] - 1)]++;
+        }
+    }
     if (!f->probe_python || (f->probe_python[ip] & WZ_PF_PYTHON)) {
         t->probe_site = (uintptr_t)(f->code + ip);
         return wz_probe_fire(t, 0);

@@ -153,13 +153,35 @@ void wz_probe_patch(uint32_t *code, uint32_t *ops, uint8_t *python,
 
 static uint32_t wz_seq_len(uint32_t fused);
 
+void wz_probe_arm(uint32_t *code, uint32_t *ops, uint8_t *python, uint8_t *hits,
+                  const uint32_t *back, uint32_t *unfused, const uint32_t *ws, uint32_t n,
+                  uint8_t flag)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t w = ws[i];
+        hits[w] = 0;
+        if (back && back[w]) {
+            uint32_t s = w - back[w] + 1;
+            if (code[s] >= 0x200u) {        /* un-fuse: no superinstruction runs over a probe */
+                unfused[s] = code[s];
+                code[s] = ops[s];
+            }
+        }
+        python[w] = flag;
+        if (code[w] != WZ_OP_PROBE) {
+            ops[w] = code[w];
+            code[w] = WZ_OP_PROBE;
+        }
+    }
+}
+
 void wz_probe_hit(wz_func *f, uint32_t ip)
 {
     uint32_t *code = f->code;
     uint8_t fl = (uint8_t)(f->probe_python[ip] & ~WZ_PF_HIT);
     f->probe_hits[ip] = 1;
     f->probe_python[ip] = fl;
-    if ((fl & (WZ_PF_PYTHON | WZ_PF_COUNT)) || code[ip] != WZ_OP_PROBE) return;
+    if ((fl & (WZ_PF_PYTHON | WZ_PF_COUNT | WZ_PF_TALLY)) || code[ip] != WZ_OP_PROBE) return;
     code[ip] = f->probe_ops[ip];            /* the hit probes removed themselves */
     /* fuse the sequence ip is in again if no probe is left in it (wizardpy/instrumentation.py
      * _refuse does the same when Python removes a probe) */

@@ -36,7 +36,7 @@ enum {
 enum { WZ_FUNC_WASM = 0, WZ_FUNC_HOST = 1 };
 
 /* wz_func.probe_python flag bits (see there) */
-enum { WZ_PF_PYTHON = 1, WZ_PF_HIT = 2, WZ_PF_COUNT = 4 };
+enum { WZ_PF_PYTHON = 1, WZ_PF_HIT = 2, WZ_PF_COUNT = 4, WZ_PF_TALLY = 8 };
 
 struct wz_instance;
 
@@ -66,7 +66,9 @@ typedef struct wz_func {
      *   WZ_PF_HIT one-shot hit probes are armed there: the first firing sets probe_hits[ip],
      *   clears the flag and, unless WZ_PF_PYTHON or WZ_PF_COUNT is set too, writes the original
      *   word back (the probes removed themselves: wz_probe_hit); WZ_PF_COUNT count probes sit
-     *   there (the word stays a probe after the hit; compiled code increments the counter).
+     *   there (the word stays a probe after the hit; compiled code increments the counter);
+     *   WZ_PF_TALLY tally probes sit there: probe_tally[ip] = {n, c[0], ..., c[n-1]} and the
+     *   OP_PROBE adds 1 to c[min(v, n - 1)], v = the i32 on top of the stack (unsigned).
      * probe_hits: NULL or code_len bytes, 1 once a hit probe at ip fired (wizardpy HitProbe).
      * probe_seq, probe_fused: NULL, or (superinstructions, native/fusion.h) the membership of
      *   fused sequences, for re-fusing one when wz_probe_hit writes back the last probe word in
@@ -78,6 +80,7 @@ typedef struct wz_func {
     uint8_t *probe_hits;
     uint32_t *probe_seq;
     uint32_t *probe_fused;
+    uint64_t **probe_tally;   /* NULL or code_len pointers (see WZ_PF_TALLY) */
     /* JIT tier (wizardpy/jit): NULL, or the compiled code of this function,
      * `int entry(wz_thread *t, wz_func *f, uint32_t fp)` (native/jit_support.c). Calls from
      * either tier go there when it is set; the JIT clears it to invalidate (probes changed). */
@@ -214,6 +217,14 @@ void wz_thread_free(wz_thread *t);
 void wz_probe_patch(uint32_t *code, uint32_t *ops, uint8_t *python,
                     const uint32_t *set, const uint8_t *flags, uint32_t nset,
                     const uint32_t *clear, uint32_t nclear);
+
+/* Hit probes at the words of ws[0..n) that hold no probe yet (wizardpy/instrumentation.py
+ * _insert_hits; runtime.c): probe_hits[w] = 0, the superinstruction w is in un-fused (back:
+ * wz_seq_map's membership, NULL without superinstructions; its fused word saved in unfused),
+ * then OP_PROBE written over w (original saved in ops) with the flag byte `flag`. */
+void wz_probe_arm(uint32_t *code, uint32_t *ops, uint8_t *python, uint8_t *hits,
+                  const uint32_t *back, uint32_t *unfused, const uint32_t *ws, uint32_t n,
+                  uint8_t flag);
 
 /* The first firing of the armed hit probes at word ip of f (probe_python[ip] & WZ_PF_HIT;
  * runtime.c): probe_hits[ip] = 1, the flag cleared, and the original word written back where

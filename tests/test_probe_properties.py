@@ -22,7 +22,7 @@ from spec_cache import wat2wasm
 from test_probes import TIER_CONFIGS, tier_engine
 from wizardpy import Engine, ExitStatus, Linker, Module
 from wizardpy.instrumentation import (CountMoreProbe, CountProbe, FuncProbe, HitProbe,
-                                      OperandProbe, Probe,
+                                      OperandProbe, Probe, TallyProbe,
                                       StaleFrameError)
 
 PROGRAMS = {
@@ -173,13 +173,14 @@ class Reader(Probe):
 # A plan step: (kind, function choice, pc choice, time)
 #   kind: count | countmore | reader | operand | pair (CountProbe + Counter, compared) |
 #         hit (HitProbe + Counter: hit exactly when the Counter counted) |
+#         tally (TallyProbe(k) + an OperandProbe counting the same, where the top is an i32) |
 #         inserter (a probe that inserts a pair elsewhere on its k-th firing) |
 #         remover (removes a random earlier probe on its k-th firing) | global_count |
 #         global_reader (a global Python probe that removes itself after a few firings)
 #   time: "before" | "between" (i-th boundary) | via an inserter
 STEP = st.tuples(
     st.sampled_from(["count", "countmore", "reader", "operand", "pair", "pair", "hit", "hit",
-                     "inserter", "remover", "global_count", "global_reader"]),
+                     "tally", "tally", "inserter", "remover", "global_count", "global_reader"]),
     st.integers(0, 1 << 30), st.integers(0, 1 << 30), st.integers(0, 3), st.integers(1, 40))
 
 
@@ -189,6 +190,7 @@ class Plan:
         self.inserted = []           # (module, func, pc, probe) currently inserted locally
         self.pairs = []              # (CountProbe, Counter)
         self.hits = []               # (HitProbe, Counter, (func, pc))
+        self.tallies = []            # (TallyProbe, OperandProbe, its counts)
         self.globals = []
         self.boundary = 0
 
@@ -222,6 +224,19 @@ class Plan:
             self.ins(e, m, f, pc, h)
             self.ins(e, m, f, pc, py)
             self.hits.append((h, py, (f, pc)))
+        elif kind == "tally":
+            t = TallyProbe(k % 5 + 1)
+            try:
+                self.ins(e, m, f, pc, t)
+            except ValueError:          # the top of the stack there is not an i32
+                return
+            counts = [0] * t.n
+
+            def cb(v, counts=counts, n=t.n):
+                counts[min(v & 0xFFFFFFFF, n - 1)] += 1
+            op = OperandProbe(cb)
+            self.ins(e, m, f, pc, op)
+            self.tallies.append((t, op, counts))
         elif kind == "inserter":
             f2, pc2 = self.loc(m, fc >> 7, pcc >> 7)
             state = {"n": 0}
@@ -244,6 +259,8 @@ class Plan:
                     e.instrument.remove(mm, ff, pp, pr)
                     self.pairs = [(c, py) for c, py in self.pairs if c is not pr and py is not pr]
                     self.hits = [x for x in self.hits if pr is not x[0] and pr is not x[1]]
+                    self.tallies = [x for x in self.tallies
+                                    if pr is not x[0] and pr is not x[1]]
             self.ins(e, m, f, pc, FuncProbe(fire))
         elif kind == "global_count":
             g = CountProbe()
@@ -273,6 +290,8 @@ class Plan:
             assert c.count == py.n, (c, py.n)
         for h, py, loc in self.hits:
             assert h.hits == ({loc} if py.n else set()), (h.hits, py.n, loc)
+        for t, _, counts in self.tallies:
+            assert t.counts == counts, (t, counts)
 
 
 @TIERS

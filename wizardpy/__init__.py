@@ -27,7 +27,7 @@ _INSTR = ("instrumentation", "monitor")
 _LAZY = {
     "WasiConfig": ("wasi",),
     **{n: _INSTR for n in ("Probe", "ProbeAction", "DynamicLoc", "FrameAccessor", "FrameWriter",
-                           "CountProbe", "CountMoreProbe", "HitProbe", "OperandProbe", "FuncProbe",
+                           "CountProbe", "CountMoreProbe", "HitProbe", "TallyProbe", "OperandProbe", "FuncProbe",
                            "StaleFrameError", "Instrumentation")},
     # wizardpy/monitor.py: the Monitor base class, reports and helpers for monitors
     **{n: ("monitor",) for n in ("Monitor", "Report", "Session", "MonitorError", "instructions",

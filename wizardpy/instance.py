@@ -187,6 +187,8 @@ def _instantiate(inst: Instance, imports: list) -> None:
             p.probe_hits = module._probe_hits + off
             if module._probe_seq:
                 p.probe_seq = module._probe_seq + off
+        if module.__dict__.get("_probe_tally") is not None:
+            p.probe_tally = module._probe_tally + module._code_offsets[d]
         inst.funcs.append(Func._wasm(engine, p, inst, nimp + d, defn.types[ti]))
     fptrs = ffi.new("wz_func*[]", [f._ptr for f in inst.funcs] or [ffi.NULL])
     keep.append(fptrs)

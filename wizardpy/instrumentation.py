@@ -39,7 +39,7 @@ OP_ENTRY = 0x121
 _RETURN = 0x0F
 
 __all__ = ["Probe", "ProbeAction", "DynamicLoc", "FrameAccessor", "FrameWriter", "StaleFrameError",
-           "CountProbe", "CountMoreProbe", "HitProbe", "OperandProbe", "FuncProbe", "Instrumentation",
+           "CountProbe", "CountMoreProbe", "HitProbe", "TallyProbe", "OperandProbe", "FuncProbe", "Instrumentation",
            "ExitHandle"]
 
 
@@ -167,6 +167,71 @@ class HitProbe(Probe):
         return f"HitProbe(hits={len(self.hits)})"
 
 
+class TallyProbe(Probe):
+    """Counts, natively, which value the i32 on top of the stack has when its location runs:
+    `counts[min(v, n - 1)] += 1` with v read as unsigned (so for a `br_if` / `if` condition and
+    n = 2: [zero, non-zero]; for a `br_table` index and n = targets + 1: one count per target,
+    out-of-range indices on the default, last). No Python call per firing, in either tier.
+    Only where the top of the stack is an i32 (insert raises ValueError elsewhere); a local
+    probe only. At several locations the counts add up; `.counts` is readable at any time."""
+
+    def __init__(self, n: int):
+        n = int(n)
+        if not 1 <= n <= 1 << 20:
+            raise ValueError(f"TallyProbe needs 1 <= n <= {1 << 20}, got {n}")
+        self.n = n
+        self._frozen = [0] * n
+        self._att: list = []            # [slot, base: raw counts of the slot when attached]
+
+    @property
+    def counts(self) -> list[int]:
+        out = list(self._frozen)
+        for slot, base in self._att:
+            self._fold(out, slot, base)
+        return out
+
+    def _fold(self, out: list, slot, base: list) -> None:
+        buf, last = slot.buf, self.n - 1
+        for j in range(slot.n):
+            d = buf[1 + j] - (base[j] if j < len(base) else 0)
+            out[j if j < last else last] += d
+
+    def fire(self, loc) -> None:         # counted natively
+        return None
+
+    def _attach(self, slot) -> None:
+        self._att.append([slot, [slot.buf[1 + j] for j in range(slot.n)]])
+
+    def _detach(self, slot) -> None:
+        for k, (sl, base) in enumerate(self._att):
+            if sl is slot:
+                self._fold(self._frozen, slot, base)
+                del self._att[k]
+                return
+
+    def __repr__(self) -> str:
+        return f"TallyProbe({self.n}, counts={self.counts})"
+
+
+class _TallySlot:
+    """The native counts of the TallyProbes at one code word: {n, c[0..n)} (wz_func.probe_tally),
+    n = the largest n of its probes (a smaller one folds the counts above it)."""
+
+    __slots__ = ("buf", "n")
+
+    def __init__(self, ffi, n: int):
+        self.buf = ffi.new("uint64_t[]", n + 1)
+        self.buf[0] = n
+        self.n = n
+
+    def grow(self, ffi, n: int) -> None:
+        new = ffi.new("uint64_t[]", n + 1)
+        new[0] = n
+        for j in range(self.n):
+            new[1 + j] = self.buf[1 + j]
+        self.buf, self.n = new, n      # (compiled code holding the old one keeps it alive)
+
+
 class OperandProbe(Probe):
     """`callback(value)` with the top-of-stack value before the instruction (typed by the
     validator's knowledge of the stack at that pc; None if the stack is empty). No frame is
@@ -183,18 +248,20 @@ class OperandProbe(Probe):
 _NATIVE: dict = {}
 
 # what a native probe sets in its word's flag byte (native/wizard.h: WZ_PF_*)
-PF_PYTHON, PF_HIT, PF_COUNT = 1, 2, 4
+PF_PYTHON, PF_HIT, PF_COUNT, PF_TALLY = 1, 2, 4, 8
 
 
 def _native(p) -> int:
-    """The flag bit of a probe the engine runs natively (a CountProbe / HitProbe whose class
-    keeps that class's fire): PF_COUNT or PF_HIT; 0 for a probe that needs Python."""
+    """The flag bit of a probe the engine runs natively (a CountProbe / HitProbe / TallyProbe
+    whose class keeps that class's fire): PF_COUNT, PF_HIT or PF_TALLY; 0 for a probe that
+    needs Python."""
     t = type(p)
     r = _NATIVE.get(t)
     if r is None:
         r = _NATIVE[t] = (PF_COUNT if issubclass(t, CountProbe) and t.fire is CountProbe.fire
                           else PF_HIT if issubclass(t, HitProbe) and t.fire is HitProbe.fire
-                          else 0)
+                          else PF_TALLY if issubclass(t, TallyProbe)
+                          and t.fire is TallyProbe.fire else 0)
     return r
 
 
@@ -496,6 +563,9 @@ class Instrumentation:
     def __init__(self, engine):
         self.engine = engine
         self._sites: dict[tuple, _Site] = {}          # (module, func, pc) -> site
+        self._light: dict[tuple, HitProbe] = {}       # (module, func, pc) -> the HitProbe
+                                                      # alone there, inserted by the fast path
+                                                      # without a _Site (made when needed)
         self._by_addr: dict[int, _Site] = {}          # address of the code word -> site
         self._globals: tuple = ()                     # all global probes, insertion order
         self._gpy: tuple = ()                         # the ones that need a Python call
@@ -507,7 +577,9 @@ class Instrumentation:
                                                       # removed a probe (tiers: no backoff)
         self._serials = itertools.count(1)
         self._types: dict = {}                        # (module, func) -> {pc: operand types}
-        self._bufs: dict = {}                         # module -> (counts, python) cdata
+        self._bufs: dict = {}                         # module -> (counts, python, hits,
+                                                      # seq) cdata
+        self._tallies: dict = {}                      # (module, word) -> _TallySlot
         self._ranges: list = []                       # sorted (code base address, module)
         self._locs: dict[int, _Site] = {}             # address -> site for global locs
         self._listeners: list = []                    # tiers: fn(module, func, pc)
@@ -526,7 +598,7 @@ class Instrumentation:
         """Insert `probe` at `(module, func, pc)` (func: index or name; pc 0 = entry)."""
         if not isinstance(probe, Probe):
             raise TypeError(f"expected a Probe, got {type(probe).__name__}")
-        site = self._sites.get((module, func, pc)) if type(func) is int else None
+        site = self._lookup((module, func, pc)) if type(func) is int else None
         if site is None:
             if type(func) is int and type(pc) is int:
                 site = self._new_site(module, func, pc)
@@ -534,6 +606,8 @@ class Instrumentation:
                 site = self._site(module, func, pc, True)
         if site.hitp and self._prune(module, site):
             self._sites[(module, site.func, site.pc)] = site     # (dropped: register again)
+        if _native(probe) == PF_TALLY:
+            self._check_tally(module, site)
         site.probes = site.probes + (probe,)
         if _native(probe):
             self._attach(module, site, probe)
@@ -547,9 +621,11 @@ class Instrumentation:
         one location fire in that order), but the code words are patched in one native call and
         the tiers are told once per function. Returns the number of insertions. Validates every
         location before changing anything (ValueError / TypeError: nothing inserted)."""
-        if probe is not None and _native(probe):
+        if probe is None or _native(probe):
             sites = list(sites)
-            n = self._insert_fresh(module, sites, probe)
+            n = self._insert_hits(module, sites, probe) if _native(probe) == PF_HIT else None
+            if n is None:
+                n = self._insert_fresh(module, sites, probe)
             if n is not None:
                 return n
         items = self._items(module, sites, probe, create=True)
@@ -565,20 +641,94 @@ class Instrumentation:
         self._commit(module, touched)
         return len(items)
 
-    def _insert_fresh(self, module, sites: list, probe: Probe) -> int | None:
-        """insert_many's fast path: one native probe (CountProbe, HitProbe) at (func index, pc)
-        locations that hold no probe yet, the common case of a monitor arming a function: the
-        same effect as the general path, about half the cost per location. None (nothing
-        changed) when the batch is not that case."""
-        known = self._sites
+    def _insert_hits(self, module, sites: list, probe: HitProbe) -> int | None:
+        """insert_many's fastest path: one HitProbe at (func index, pc > 0) locations that hold
+        no probe yet (coverage arming a function), as light sites (see _lookup), patched in one
+        native call (wz_probe_arm) with no Python work per location beyond bookkeeping in bulk.
+        None (nothing changed) when the batch is not that case."""
+        if not sites:
+            return 0
+        known, light = self._sites, self._light
+        try:
+            funcs = {f for f, _ in sites}
+        except (TypeError, ValueError):
+            return None
+        if not all(type(f) is int for f in funcs):
+            return None
+        keys = [(module, f, pc) for f, pc in sites]
+        if len(set(keys)) != len(keys) or any(map(known.__contains__, keys)) \
+                or any(map(light.__contains__, keys)):
+            return None
+        nimp = module.num_imported_funcs
+        codes, offs = module.codes, module._code_offsets
+        ws = []
+        for f in funcs:
+            d = f - nimp
+            if not 0 <= d < len(codes):
+                return None
+            pcs = [pc for g, pc in sites if g == f] if len(funcs) > 1 else [pc for _, pc in sites]
+            if not all(type(pc) is int and pc for pc in pcs):
+                return None
+            ips = list(map(codes[d].ip_of_pc.get, pcs))
+            if None in ips:
+                return None
+            off = offs[d]
+            ws.append([off + ip for ip in ips])
+        if len(funcs) > 1:       # back in the order of `sites`
+            at = {f: iter(w) for f, w in zip(funcs, ws)}
+            ws = [next(at[f]) for f, _ in sites]
+        else:
+            ws = ws[0]
+        bufs = self._buffers(module)
+        hits = bufs[2]
+        back = unfused = self.engine.ffi.NULL
+        if module.__dict__.get("_fused_count"):
+            for f in funcs:                     # the sequence maps of these functions
+                d = f - nimp
+                self._seq_of(module, d, offs[d])
+            back, unfused = module._wz_seqmap[0], module._unfused
+        ffi = self.engine.ffi
+        n = len(ws)
+        self.engine.lib.wz_probe_arm(module._code, module._probe_ops, bufs[1], hits, back,
+                                     unfused, ffi.new("uint32_t[]", ws), n, PF_HIT)
+        light.update(zip(keys, itertools.repeat(probe)))
+        hid = id(hits)
+        probe._att.update(((hid, w), (hits, w, (f, pc))) for w, (f, pc) in zip(ws, sites))
+        self.last_change_removed = False
+        if self._listeners:
+            first: dict = {}
+            for f, pc in sites:
+                first.setdefault(f, pc)
+            for fn in self._listeners:
+                for f, pc in first.items():
+                    fn(module, f, pc)
+        return n
+
+    def _insert_fresh(self, module, sites: list, probe: Probe | None) -> int | None:
+        """insert_many's fast path: native probes (CountProbe, CountMoreProbe, HitProbe,
+        TallyProbe), one per (func index, pc) location that holds no probe yet: the common case
+        of a monitor arming a module or a function. The same effect as the general path, at
+        about half the cost per location. None (nothing changed) when the batch is not that
+        case; a TallyProbe where the top of the stack is no i32 raises, nothing changed."""
+        known, light = self._sites, self._light
         nimp = module.num_imported_funcs
         codes = module.codes
         nd = len(codes)
         todo = []
         seen = set()
-        for func, pc in sites:
+        tally = False
+        for item in sites:
+            if probe is None:
+                if len(item) != 3:
+                    return None
+                func, pc, p = item
+                if not _native(p):
+                    return None
+            else:
+                func, pc = item
+                p = probe
             if type(func) is not int or type(pc) is not int or (module, func, pc) in known \
-                    or (func, pc) in seen:
+                    or (func, pc) in seen or (module, func, pc) in light:
                 return None
             seen.add((func, pc))
             d = func - nimp
@@ -587,36 +737,62 @@ class Instrumentation:
             ip = codes[d].ip_of_pc.get(pc) if pc else 0
             if ip is None:
                 return None
-            todo.append((func, pc, d, ip))
+            todo.append((func, pc, d, ip, p))
+            tally = tally or _native(p) == PF_TALLY
         if not todo:
             return 0
-        flag = _native(probe)
+        if tally:                               # check them all before changing anything
+            for func, pc, d, ip, p in todo:
+                if _native(p) == PF_TALLY and not (
+                        pc and self._top_type(module, _Site(self, module, func, pc, d, ip)) == 0x7F):
+                    raise ValueError(f"a TallyProbe needs an i32 on top of the stack: not so "
+                                     f"before {module.func_name(func)} +{pc}")
         bufs = self._buffers(module)
-        buf = bufs[2] if flag == PF_HIT else bufs[0]
+        counts, hits = bufs[0], bufs[2]
         code, ops = module._code, module._probe_ops
         base = module.__dict__.get("_wz_code_addr") or self._code_addr(module)
         fusion = module.__dict__.get("_fused_count")
         by_addr, runs = self._by_addr, self._runs
-        set_w = []
+        set_w, set_f = [], []
         changed: dict = {}
         if fusion:
             for d in {t[2] for t in todo}:      # the sequence maps of these functions, once
                 self._seq_of(module, d, module._code_offsets[d])
             back, last = module._wz_seqmap[0], module._wz_seqmap[1]
             unfused = module._unfused
-        hit = flag == PF_HIT
-        for func, pc, d, ip in todo:
+        offs = module._code_offsets
+        for func, pc, d, ip, p in todo:
+            flag = _native(p)
+            if flag == PF_HIT and pc:
+                # a light site: no _Site (made by _lookup when the location is touched again)
+                w = offs[d] + ip
+                light[(module, func, pc)] = p
+                hits[w] = 0
+                p._attach(hits, w, (func, pc))
+                h = back[w] if fusion else 0
+                if h:
+                    s = w - h + 1
+                    if code[s] >= 0x200:      # un-fuse: no superinstruction runs over a probe
+                        unfused[s] = code[s]
+                        code[s] = ops[s]
+                set_w.append(w)
+                set_f.append(flag)
+                if func not in changed:
+                    changed[func] = pc
+                continue
             site = _Site(self, module, func, pc, d, ip)
             known[(module, func, pc)] = site
-            site.probes = (probe,)
+            site.probes = (p,)
             site.run = _NO_RUN
             w = site.w
-            if hit:
-                buf[w] = 0
+            if flag == PF_HIT:
+                hits[w] = 0
                 site.hitp = True
-                probe._attach(buf, w, (func, pc))
+                p._attach(hits, w, (func, pc))
+            elif flag == PF_COUNT:
+                p._attach(counts, w)
             else:
-                probe._attach(buf, w)
+                self._attach(module, site, p)
             h = back[w] if fusion and ip else 0
             if h:                       # (as _seq_of)
                 s = w - h + 1
@@ -630,6 +806,7 @@ class Instrumentation:
             by_addr[addr] = site
             runs[addr] = _NO_RUN
             set_w.append(w)
+            set_f.append(flag)
             if pc == 0:
                 self._set_entry(module, d, True)
             if func not in changed:
@@ -637,7 +814,7 @@ class Instrumentation:
         ffi = self.engine.ffi
         n = len(set_w)
         self.engine.lib.wz_probe_patch(code, ops, bufs[1], ffi.new("uint32_t[]", set_w),
-                                       ffi.new("uint8_t[]", [flag] * n), n, ffi.NULL, 0)
+                                       ffi.new("uint8_t[]", set_f), n, ffi.NULL, 0)
         self.last_change_removed = False
         for fn in self._listeners:
             for func, pc in changed.items():
@@ -646,7 +823,7 @@ class Instrumentation:
 
     def remove(self, module, func, pc: int, probe: Probe) -> bool:
         """Remove one occurrence of `probe` at the location; False if it is not there."""
-        site = self._sites.get((module, func, pc)) if type(func) is int else None
+        site = self._lookup((module, func, pc)) if type(func) is int else None
         if site is None:
             site = self._site(module, func, pc, create=False)
             if site is None:
@@ -694,11 +871,27 @@ class Instrumentation:
         if fused is not None:               # re-fuse a sequence no probe is left in
             self._refuse(module, fused)
 
+    def _check_tally(self, module, site: _Site) -> None:
+        if self._top_type(module, site) != 0x7F:
+            raise ValueError(f"a TallyProbe needs an i32 on top of the stack: not so before "
+                             f"{module.func_name(site.func)} +{site.pc}")
+
     def _attach(self, module, site: _Site, p) -> None:
         """Attach a native probe just added to site.probes to the module's buffers."""
         bufs = self._buffers(module)
-        if _native(p) == PF_COUNT:
+        kind = _native(p)
+        if kind == PF_COUNT:
             p._attach(bufs[0], site.w)
+            return
+        if kind == PF_TALLY:
+            ffi = self.engine.ffi
+            slot = self._tallies.get((module, site.w))
+            if slot is None:
+                slot = self._tallies[(module, site.w)] = _TallySlot(ffi, p.n)
+            elif slot.n < p.n:
+                slot.grow(ffi, p.n)
+            self._tally_ptrs(module)[site.w] = slot.buf
+            p._attach(slot)
             return
         if not site.hitp:
             bufs[2][site.w] = 0     # (compiled code not yet recompiled may have stored a hit)
@@ -708,8 +901,17 @@ class Instrumentation:
     def _detach(self, module, site: _Site, p) -> None:
         """Detach a native probe just taken out of site.probes (once per occurrence)."""
         bufs = self._buffers(module)
-        if _native(p) == PF_COUNT:
+        kind = _native(p)
+        if kind == PF_COUNT:
             p._detach(bufs[0], site.w)
+            return
+        if kind == PF_TALLY:
+            slot = self._tallies[(module, site.w)]
+            p._detach(slot)
+            if not any(_native(q) == PF_TALLY for q in site.probes):
+                # (the flag goes with the next commit; code not yet recompiled may still count
+                # into the buffer: the JIT keeps what its code points at, see native_parts)
+                del self._tallies[(module, site.w)]
             return
         if any(q is p for q in site.probes):
             return                  # inserted there twice: still attached
@@ -768,7 +970,7 @@ class Instrumentation:
     def _items(self, module, sites, probe, create: bool) -> list:
         """[(site, probe)] for insert_many/remove_many (sites created when `create`; on an
         invalid location or probe the sites created here are dropped again and it raises)."""
-        get = self._sites.get
+        get = self._lookup if self._light else self._sites.get
         out = []
         made = []
         checked = set()
@@ -798,6 +1000,8 @@ class Instrumentation:
                         continue
                     self._sites[(module, site.func, site.pc)] = site
                     made.append(site)
+                if create and _native(p) == PF_TALLY:
+                    self._check_tally(module, site)
                 out.append((site, p))
         except BaseException:
             for site in made:
@@ -816,8 +1020,9 @@ class Instrumentation:
         """A probe that fires before every instruction (before that instruction's local probes)."""
         if not isinstance(probe, Probe):
             raise TypeError(f"expected a Probe, got {type(probe).__name__}")
-        if isinstance(probe, HitProbe):
-            raise ValueError("a HitProbe is a local probe: insert it at (module, func, pc)")
+        if isinstance(probe, (HitProbe, TallyProbe)):
+            raise ValueError(f"a {type(probe).__name__} is a local probe: insert it at "
+                             f"(module, func, pc)")
         self._globals = self._globals + (probe,)
         if _count_only(probe):
             probe._attach(self._global_counter(), 0)
@@ -867,15 +1072,19 @@ class Instrumentation:
         addr = int(self.engine.ffi.cast("uintptr_t", module._code + w))
         return "generic" if addr in self._frame_sites else "operand"
 
-    def native_parts(self, module, d: int, ip: int) -> tuple[bool, bool]:
-        """For a "count" site: (count, hit): add 1 to `probe_counts[ip]` (count probes are
-        there), store 1 to `probe_hits[ip]` (HitProbes are armed there and did not fire yet)."""
+    def native_parts(self, module, d: int, ip: int) -> tuple[bool, bool, object]:
+        """For a "count" site: (count, hit, tally): add 1 to `probe_counts[ip]` (count probes
+        are there), store 1 to `probe_hits[ip]` (HitProbes are armed there and did not fire
+        yet), tally = None or the TallyProbe counts buffer {n, c[0..n)} there (cdata: the
+        compiled code holds it, so it outlives a later change of the slot)."""
         w = module._code_offsets[d] + ip
         bufs = self._bufs.get(module)
         if bufs is None:
-            return True, False
+            return True, False, None
         f = bufs[1][w]
-        return bool(f & PF_COUNT), bool(f & PF_HIT) and not bufs[2][w]
+        slot = self._tallies.get((module, w)) if f & PF_TALLY else None
+        return (bool(f & PF_COUNT), bool(f & PF_HIT) and not bufs[2][w],
+                None if slot is None else slot.buf)
 
     def generic_sites(self, module, d: int) -> int:
         """How many locations of defined function d hold a "generic" probe (native_kind: not
@@ -925,14 +1134,14 @@ class Instrumentation:
 
     def _site(self, module, func, pc, create):
         if isinstance(func, int) and not isinstance(func, bool):
-            site = self._sites.get((module, func, pc))
+            site = self._lookup((module, func, pc))
             if site is not None or not create:
                 if site is None and module.code_of(func) is None:
                     raise ValueError(f"function {func} of {module!r} is not a defined function")
                 return site
         fidx, d, fc = self._resolve(module, func)
         key = (module, fidx, pc)
-        site = self._sites.get(key)
+        site = self._lookup(key)
         if site is not None or not create:
             return site
         if pc == 0:
@@ -944,6 +1153,34 @@ class Instrumentation:
                                  f"(instructions at {[p for p, _ in fc.instrs][:8]}...)")
         site = _Site(self, module, fidx, pc, d, ip)
         self._sites[key] = site
+        return site
+
+    def _lookup(self, key: tuple) -> "_Site | None":
+        """The site at key = (module, func index, pc), a light one made real first."""
+        site = self._sites.get(key)
+        if site is None and key in self._light:
+            site = self._promote(key)
+        return site
+
+    def _promote(self, key: tuple) -> "_Site | None":
+        """Make the light site at key (a HitProbe alone, see _insert_fresh) a real _Site, in
+        the state _commit would have given it; None when its probe fired meanwhile (it removed
+        itself: the site is dropped, as _prune does)."""
+        probe = self._light.pop(key)
+        module, func, pc = key
+        d = func - module.num_imported_funcs
+        site = _Site(self, module, func, pc, d, module.codes[d].ip_of_pc[pc])
+        self._sites[key] = site
+        site.probes = (probe,)
+        site.run = _NO_RUN
+        site.hitp = True
+        site.seq = self._seq_of(module, d, site.w) \
+            if module.__dict__.get("_fused_count") else None
+        addr = (module.__dict__.get("_wz_code_addr") or self._code_addr(module)) + 4 * site.w
+        self._by_addr[addr] = site
+        self._runs[addr] = _NO_RUN
+        if self._prune(module, site):
+            return None
         return site
 
     def _new_site(self, module, func: int, pc: int) -> _Site:
@@ -1040,6 +1277,20 @@ class Instrumentation:
                 if inst is not None and inst.module is module:
                     self._point_instance(inst, b)
         return b
+
+    def _tally_ptrs(self, module):
+        """The module's per-word TallyProbe pointers (wz_func.probe_tally), made on first use
+        and pointed at by every wz_func of every instance of the module."""
+        t = module.__dict__.get("_probe_tally")
+        if t is None:
+            t = module._probe_tally = self.engine.ffi.new("uint64_t*[]", max(module._code_total, 1))
+            nimp = module.num_imported_funcs
+            offs = module._code_offsets
+            for inst in self.engine._instances:
+                if inst is not None and inst.module is module:
+                    for d in range(len(module.codes)):
+                        inst.funcs[nimp + d]._ptr.probe_tally = t + offs[d]
+        return t
 
     def _point_instance(self, inst, b) -> None:
         module = inst.module

@@ -40,6 +40,7 @@ import importlib.util
 import json
 import os
 import sys
+from itertools import compress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,6 +221,9 @@ _ENDS_BLOCK = frozenset((ops.BR, ops.BR_IF, ops.BR_TABLE, ops.RETURN, ops.UNREAC
                          ops.ELSE, ops.CALL, ops.CALL_INDIRECT))
 
 
+_BRANCHES = frozenset((ops.IF, ops.ELSE, ops.BR, ops.BR_IF, ops.BR_TABLE))   # (in _ENDS_BLOCK)
+
+
 def block_leaders(module, func) -> set[int]:
     """The pcs where a basic block of `func` starts: exactly the points where control can arrive
     other than by falling through from the previous instruction, plus the instructions calls
@@ -256,21 +260,23 @@ def _leaders(module, fidx: int) -> frozenset:
         got = cache[fidx] = frozenset()
         return got
     code, ip_of_pc, pc_of_ip = fc.code, fc.ip_of_pc, fc.pc_of_ip
-    ends = _ENDS_BLOCK
-    leaders = {instrs[0][0]}
+    pcs, opcodes = instruction_table(module, fidx)
+    n = len(pcs)
+    # the instruction after every block-ending one (found at C speed), then branch targets
+    ends = list(compress(range(n), map(_ENDS_BLOCK.__contains__, opcodes)))
+    leaders = {pcs[k + 1] for k in ends if k + 1 < n}
+    leaders.add(pcs[0])
     add = leaders.add
-    n = len(instrs)
-    for k in [k for k, (_, op) in enumerate(instrs) if op in ends]:
-        pc, op = instrs[k]
-        if k + 1 < n:
-            add(instrs[k + 1][0])
-        if op <= 0x0E and op != 0x00:       # if, else, br, br_if, br_table
-            ip = ip_of_pc[pc]
-            if op == 0x0E:
-                for j in range(code[ip + 1] + 1):
-                    add(pc_of_ip[code[ip + 2 + 3 * j]])
-            else:        # if: else_ip (after `else`, or the `end`); else: its `end`; br/br_if
-                add(pc_of_ip[code[ip + 1]])
+    for k in ends:
+        op = opcodes[k]
+        if op not in _BRANCHES:
+            continue
+        ip = ip_of_pc[pcs[k]]
+        if op == 0x0E:
+            for j in range(code[ip + 1] + 1):
+                add(pc_of_ip[code[ip + 2 + 3 * j]])
+        else:        # if: else_ip (after `else`, or the `end`); else: its `end`; br/br_if
+            add(pc_of_ip[code[ip + 1]])
     got = cache[fidx] = frozenset(leaders)
     return got
 

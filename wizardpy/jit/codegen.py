@@ -137,7 +137,7 @@ class _ModuleCode:
     """What one JIT holds for one Wasm module: the compiled code and tiering state of its defined
     functions (by defined index). Its instances' functions are held weakly."""
 
-    __slots__ = ("code", "osr", "version", "changes", "funcs", "held", "full")
+    __slots__ = ("code", "osr", "version", "changes", "funcs", "held", "full", "keep")
 
     def __init__(self):
         self.code: dict = {}        # defined index -> address of its current compiled code
@@ -148,6 +148,8 @@ class _ModuleCode:
         self.held: set = set()      # defined indices kept interpreted for their probes: compiled
                                     # at their next call once eligible
         self.full = False           # compiled whole (tier "jit")
+        self.keep: dict = {}        # id -> cdata its compiled code points at (TallyProbe counts;
+                                    # the code stays in the engine as long as the module lives)
 
     def instances(self, d):
         """The live Func of defined function d in every instance."""
@@ -283,6 +285,8 @@ class JIT:
                 mod.close()             # before its context
             ctx.close()
         t3 = time.perf_counter()
+        for buf in mc.keep:
+            rec.keep[id(buf)] = buf
         self.stats.append(CompileStats(module, len(defined), ninstr, t1 - t0, t2 - t1, t3 - t2))
         self.compile_seconds += t3 - t0
         self.functions_compiled += len(defined)

@@ -193,6 +193,7 @@ class ModuleCompiler:
         self.tbaa_mem = tbaa("wasm memory")
         self.tbaa_count = tbaa("probe counter")
         self.tbaa_hit = tbaa("probe hit")
+        self.keep: list = []        # cdata the compiled code points at (TallyProbe counts)
         self.tbaa_global = tbaa("wasm global")
         self.tbaa_stack = tbaa("value stack")
         self.cold_weights = self.llmod.add_metadata(
@@ -249,10 +250,10 @@ class ModuleCompiler:
             return "generic"
         return self.ins.native_kind(self.wmod, d, ip)
 
-    def native_parts(self, d: int, ip: int) -> tuple[bool, bool]:
-        """(count, hit) of a "count" site (Instrumentation.native_parts)."""
+    def native_parts(self, d: int, ip: int) -> tuple[bool, bool, object]:
+        """(count, hit, tally) of a "count" site (Instrumentation.native_parts)."""
         if self.ins is None:
-            return True, False
+            return True, False, None
         return self.ins.native_parts(self.wmod, d, ip)
 
     def compile_osr(self, d: int, ip: int) -> str:
@@ -572,9 +573,24 @@ class FunctionCompiler:
         """Only native probes here: for CountProbe/CountMoreProbe `probe_counts[ip] += 1`
         inline, no call (the counter buffer of the module never moves; an "add n" probe is
         firings * n); for armed HitProbes `probe_hits[ip] = 1` (they are gone once it is set:
-        code compiled after that has nothing there)."""
+        code compiled after that has nothing there); for TallyProbes `c[min(top, n - 1)] += 1`
+        in their counts buffer {n, c[0..n)} (its address is a constant: a change of the
+        TallyProbes there recompiles; the JIT keeps the buffer alive for this code)."""
         b = self.b
-        count, hit = self.mc.native_parts(self.d, ip)
+        count, hit, tally = self.mc.native_parts(self.d, ip)
+        if tally is not None:
+            self.mc.keep.append(tally)
+            n = int(tally[0])
+            top, _ = self.vs[-1]
+            idx = b.zext(top, i64)
+            lim = self.c64(n - 1)
+            idx = b.select(b.icmp_unsigned("<", idx, lim), idx, lim) if n > 1 else lim
+            addr = int(self.mc.ffi.cast("uintptr_t", tally)) + 8
+            p = b.gep(b.inttoptr(ir.Constant(i64, addr), ptr), [idx], source_etype=i64,
+                      inbounds=True)
+            v = b.load(p, typ=i64)
+            v.set_metadata("tbaa", self.mc.tbaa_count)
+            b.store(b.add(v, self.c64(1)), p).set_metadata("tbaa", self.mc.tbaa_count)
         if hit:
             hp = self.ifld(self.f, self.L.f_probe_hits, ptr)
             p = b.gep(hp, [self.c64(ip)], source_etype=i8, inbounds=True)
