@@ -79,7 +79,8 @@ class CoverageMonitor(Monitor):
             raise ValueError(f"invalid option(s) {', '.join(sorted(bad))} (known: code, funcs)")
         self.code = bool(opts & {"code", "c"})
         self.all_funcs = bool(opts & {"funcs", "f"})
-        self._cuts: dict[int, list[int]] = {}   # armed func -> indices of its units' starts
+        self._starts: dict[int, list[int]] = {}  # armed func -> pcs where its units start
+        self._cuts: dict[int, list[int]] = {}    # armed func -> their instruction_table indices
         self.module = None
         self.funcs: list[int] = []
         self.source = None    # {(func, pc): (file, line)} from DWARF, or None
@@ -95,7 +96,8 @@ class CoverageMonitor(Monitor):
         """{(func, pc of its first instruction): pcs} of every unit of the functions armed so
         far (all of them in tier "jit"; the others at their first call)."""
         out = {}
-        for f, cuts in self._cuts.items():
+        for f in self._starts:
+            cuts = self._unit_cuts(f)
             pcs = instruction_table(self.module, f)[0]
             for a, b in zip(cuts, [*cuts[1:], len(pcs)]):
                 out[(f, pcs[a])] = pcs[a:b]
@@ -110,7 +112,7 @@ class CoverageMonitor(Monitor):
         out = {}
         for f, hit in by_func.items():
             pcs = instruction_table(self.module, f)[0]
-            cuts = self._cuts[f]
+            cuts = self._unit_cuts(f)
             out[f] = [(a, b) for a, b in zip(cuts, [*cuts[1:], len(pcs)]) if pcs[a] in hit]
         return out
 
@@ -137,22 +139,26 @@ class CoverageMonitor(Monitor):
             loc = src.get((f, pc))
         return f"{loc[0].rsplit('/', 1)[-1]}:{loc[1]}" if loc else ""
 
-    def _unit_cuts(self, f: int) -> list[int]:
-        """Where the units of function f (see the module docstring) start, as indices into its
-        instruction_table: at the basic blocks' leaders and after every instruction that may
-        trap (scanned at C speed: a function's first call pays for this)."""
+    def _arm(self, f: int) -> None:
+        """Insert the unit probes of function f (one batch). Units start at the basic blocks'
+        leaders and after every instruction that may trap (see the module docstring); found at
+        C speed, since a function's first call pays for this."""
         m = self.module
         pcs, opcodes = instruction_table(m, f)
-        leaders = block_leaders(m, f)
-        cuts = set(compress(range(len(pcs)), map(leaders.__contains__, pcs)))
-        cuts.update(compress(range(1, len(pcs)), map(MAY_TRAP.__contains__, opcodes)))
-        return sorted(cuts)
+        starts = block_leaders(m, f)
+        starts.update(compress(pcs[1:], map(MAY_TRAP.__contains__, opcodes)))
+        starts = sorted(starts)
+        self._starts[f] = starts
+        self.instrument.insert_many(m, [(f, pc) for pc in starts], self._hit)
 
-    def _arm(self, f: int) -> None:
-        """Insert the unit probes of function f (one batch)."""
-        cuts = self._cuts[f] = self._unit_cuts(f)
-        pcs = instruction_table(self.module, f)[0]
-        self.instrument.insert_many(self.module, [(f, pcs[k]) for k in cuts], self._hit)
+    def _unit_cuts(self, f: int) -> list[int]:
+        """Where the units of armed function f start, as indices into its instruction_table."""
+        cuts = self._cuts.get(f)
+        if cuts is None:
+            pcs = instruction_table(self.module, f)[0]
+            at = set(self._starts[f])
+            cuts = self._cuts[f] = list(compress(range(len(pcs)), map(at.__contains__, pcs)))
+        return cuts
 
     def on_parse(self, module):
         super().on_parse(module)

@@ -12,9 +12,10 @@
 #include <string.h>
 #include "wizard.h"
 
-static uint32_t imm_words(const uint32_t *code, uint32_t ip)
+/* Immediate words after the instruction at ip whose (unfused, unprobed) opcode is op. */
+static uint32_t imm_words(uint32_t op, const uint32_t *code, uint32_t ip)
 {
-    switch (code[ip]) {
+    switch (op) {
     case 0x04: case 0x05: case 0x0F: case 0x10:
     case 0x20: case 0x21: case 0x22: case 0x23: case 0x24: case 0x25: case 0x26:
     case 0x41: case 0x43: case 0xD2:
@@ -27,7 +28,7 @@ static uint32_t imm_words(const uint32_t *code, uint32_t ip)
     case 0x0E:
         return 1 + 3 * (code[ip + 1] + 1);
     default:
-        if (code[ip] >= 0x28 && code[ip] <= 0x3E) return 1;
+        if (op >= 0x28 && op <= 0x3E) return 1;
         return 0;
     }
 }
@@ -59,7 +60,7 @@ int wz_fuse(uint32_t *code, uint32_t *orig, uint32_t len)
         uint32_t op = code[ip];
         if (op >= 0x120) { free(ips); free(target); return -1; }   /* probed/fused: not fresh */
         ips[n++] = ip;
-        uint32_t k = imm_words(code, ip);
+        uint32_t k = imm_words(op, code, ip);
         if (ip + k >= len) { free(ips); free(target); return -1; }
         if (op == 0x04 || op == 0x05 || op == 0x0C || op == 0x0D) {
             if (code[ip + 1] <= len) target[code[ip + 1]] = 1;
@@ -122,4 +123,46 @@ int wz_fuse(uint32_t *code, uint32_t *orig, uint32_t len)
     free(ips);
     free(target);
     return count;
+}
+
+uint32_t wz_seq_len(uint32_t fused)
+{
+    uint32_t fam = fused & ~0xFFu, op = fused & 0xFFu;
+    if (fam == FB_LLBS || fam == FB_LLBT || fam == FB_LCBS || fam == FB_LLCBR || fam == FB_LCCBR)
+        return 4;
+    if (fam == FB_LLB || fam == FB_LCB || fam == FB_LBBR || (fam == FB_MISC && op >= 0x36 && op <= 0x3E))
+        return 3;
+    return 2;
+}
+
+int wz_seq_map(const uint32_t *code, const uint32_t *ops, const uint32_t *unfused,
+               const uint32_t *offs, const uint32_t *lens, uint32_t nfuncs,
+               uint32_t *back, uint8_t *span)
+{
+    uint32_t maxlen = 1;
+    for (uint32_t f = 0; f < nfuncs; f++)
+        if (lens[f] > maxlen) maxlen = lens[f];
+    uint32_t *ips = malloc((size_t)maxlen * sizeof *ips);
+    if (!ips) return -1;
+    for (uint32_t f = 0; f < nfuncs; f++) {
+        const uint32_t *c = code + offs[f], *o = ops + offs[f];
+        uint32_t len = lens[f], n = 0;
+        for (uint32_t ip = 1; ip < len; ) {           /* ip 0: OP_ENTRY */
+            uint32_t op = c[ip] >= 0x120 ? o[ip] : c[ip];    /* under a probe / fused */
+            ips[n++] = ip;
+            ip += 1 + imm_words(op, c, ip);
+        }
+        for (uint32_t k = 0; k < n; k++) {
+            uint32_t s = ips[k], w = c[s];
+            uint32_t fused = w >= 0x200 ? w : unfused[offs[f] + s];
+            if (fused < 0x200) continue;
+            uint32_t m = wz_seq_len(fused);
+            if (k + m > n) m = n - k;
+            for (uint32_t j = 0; j < m; j++) back[offs[f] + ips[k + j]] = ips[k + j] - s + 1;
+            span[offs[f] + s] = (uint8_t)(ips[k + m - 1] - s);
+            k += m - 1;
+        }
+    }
+    free(ips);
+    return 0;
 }

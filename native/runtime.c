@@ -151,8 +151,6 @@ void wz_probe_patch(uint32_t *code, uint32_t *ops, uint8_t *python,
     }
 }
 
-static uint32_t wz_seq_len(uint32_t fused);
-
 void wz_probe_arm(uint32_t *code, uint32_t *ops, uint8_t *python, uint8_t *hits,
                   const uint32_t *back, uint32_t *unfused, const uint32_t *ws, uint32_t n,
                   uint8_t flag)
@@ -199,34 +197,3 @@ void wz_probe_hit(wz_func *f, uint32_t ip)
     code[s] = fused;
 }
 
-/* Superinstruction membership of one function (wizardpy/instrumentation.py: a probe at any
- * instruction of a fused sequence must un-fuse it, and removing the last one re-fuses it).
- * `code` = the function's fused words, `ips[0..n)` its instruction starts (ascending), `base`
- * the function's offset in the module's buffers. For every sequence whose first word s holds a
- * fused opcode (at ip0): back[base + ip] = ip - ip0 + 1 for each of its instructions (ip0
- * included) and last[base + ip0] = base + the ip of its last instruction. Other entries are left alone (0).
- * Lengths as wizardpy/fusion.py `seq_len` (the families of native/fusion.h); tests compare the
- * result with fusion._seq_at. Call it before any probe un-fuses a sequence of the function. */
-static uint32_t wz_seq_len(uint32_t fused)
-{
-    uint32_t fam = fused & ~0xFFu, op = fused & 0xFFu;
-    if (fam == 0xA00 || fam == 0xB00 || fam == 0xC00 || fam == 0xE00 || fam == 0xF00) return 4;
-    if (fam == 0x200 || fam == 0x300 || fam == 0xD00 || (fam == 0x700 && op >= 0x36 && op <= 0x3E))
-        return 3;
-    return 2;
-}
-
-void wz_seq_map(const uint32_t *code, const uint32_t *ips, uint32_t n, uint32_t base,
-                uint32_t *back, uint32_t *last)
-{
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t w = code[ips[k]];
-        if (w < 0x200u) continue;
-        uint32_t len = wz_seq_len(w);
-        if (k + len > n) len = n - k;
-        uint32_t s = base + ips[k];
-        for (uint32_t j = 0; j < len; j++) back[base + ips[k + j]] = ips[k + j] - ips[k] + 1;
-        last[s] = base + ips[k + len - 1];
-        k += len - 1;
-    }
-}

@@ -231,11 +231,18 @@ void wz_probe_arm(uint32_t *code, uint32_t *ops, uint8_t *python, uint8_t *hits,
  * nothing else is left there. Either tier calls it before the other probes at ip fire. */
 void wz_probe_hit(wz_func *f, uint32_t ip);
 
-/* Superinstruction membership of one function, for the instrumentation (runtime.c): for each
- * fused sequence (first word s = base + ip, fused), back[base + ip'] = ip' - ip + 1 for every
- * one of its instructions ip' and last[s] = base + the ip of its last instruction. */
-void wz_seq_map(const uint32_t *code, const uint32_t *ips, uint32_t n, uint32_t base,
-                uint32_t *back, uint32_t *last);
+/* Superinstructions (fusion.c). wz_seq_len: instructions in a sequence with fused word
+ * `fused` (as wizardpy/fusion.py seq_len). wz_seq_map: their membership in the whole module,
+ * for the instrumentation (a probe at any instruction of a sequence un-fuses it, removing the
+ * last re-fuses it): nfuncs functions at code + offs[f], lens[f] words each; for every
+ * sequence (first word s, fused now, or un-fused by a probe: its fused word in unfused[s]),
+ * back[w] = w - s + 1 for each of its instructions' words w and span[s] = the distance from s
+ * to its last instruction's word; other entries untouched. ops: the original words under
+ * probes and fused words. 0, or -1 without memory (nothing written). */
+uint32_t wz_seq_len(uint32_t fused);
+int wz_seq_map(const uint32_t *code, const uint32_t *ops, const uint32_t *unfused,
+               const uint32_t *offs, const uint32_t *lens, uint32_t nfuncs,
+               uint32_t *back, uint8_t *span);
 
 /* ---- execution (interp.c) ---- */
 /* Call `f` with its arguments at t->stack[t->sp .. t->sp+num_params). On WZ_OK the results are

@@ -319,7 +319,7 @@ def test_coverage_is_lazy_per_function():
 
 @pytest.mark.parametrize("name", ["pomdp-fish", "deoxys", "lindblad"])
 def test_native_superinstruction_map_equals_fusion_reference(name):
-    """The membership map the instrumentation computes natively (wz_seq_map) names, for every
+    """The membership map the instrumentation computes natively (wz_seq_map, for the whole module) names, for every
     instruction, the same sequence as fusion._seq_at (the reference)."""
     from pathlib import Path
 
@@ -333,7 +333,7 @@ def test_native_superinstruction_map_equals_fusion_reference(name):
         off = m._code_offsets[d]
         for ip in fc.pc_of_ip:
             ref = _seq_at(m, d, ip)
-            got = ins._seq_of(m, d, off + ip)
+            got = ins._seq_of(m, off + ip)
             assert got == (None if ref is None else (ref[0], ref[2][-1])), (d, ip)
             n += ref is not None
     assert n > 1000

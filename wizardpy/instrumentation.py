@@ -138,30 +138,36 @@ class HitProbe(Probe):
 
     def __init__(self):
         self._fired: set = set()          # (func, pc) recorded when an attachment ended
-        self._att: dict = {}              # (id(hits buffer), word) -> (buffer, word, (func, pc))
+        self._att: dict = {}              # id(hits buffer) -> (buffer, {word: (func, pc)})
 
     @property
     def hits(self) -> set:
         out = set(self._fired)
-        for buf, w, loc in self._att.values():
-            if buf[w]:
-                out.add(loc)
+        for buf, locs in self._att.values():
+            out.update(loc for w, loc in locs.items() if buf[w])
         return out
 
     @property
     def hit(self) -> bool:
-        return bool(self._fired) or any(buf[w] for buf, w, _ in self._att.values())
+        return bool(self._fired) or any(buf[w] for buf, locs in self._att.values() for w in locs)
 
     def fire(self, loc) -> None:         # recorded natively
         return None
 
+    def _locs(self, buf) -> dict:
+        """{word: (func, pc)} of its attachments to hits buffer `buf`."""
+        a = self._att.get(id(buf))
+        if a is None:
+            a = self._att[id(buf)] = (buf, {})
+        return a[1]
+
     def _attach(self, buf, w, loc) -> None:
-        self._att[(id(buf), w)] = (buf, w, loc)
+        self._locs(buf)[w] = loc
 
     def _detach(self, buf, w) -> None:
-        a = self._att.pop((id(buf), w), None)
-        if a is not None and buf[w]:
-            self._fired.add(a[2])
+        loc = self._locs(buf).pop(w, None)
+        if loc is not None and buf[w]:
+            self._fired.add(loc)
 
     def __repr__(self) -> str:
         return f"HitProbe(hits={len(self.hits)})"
@@ -683,17 +689,13 @@ class Instrumentation:
         hits = bufs[2]
         back = unfused = self.engine.ffi.NULL
         if module.__dict__.get("_fused_count"):
-            for f in funcs:                     # the sequence maps of these functions
-                d = f - nimp
-                self._seq_of(module, d, offs[d])
-            back, unfused = module._wz_seqmap[0], module._unfused
+            back, unfused = self._seq_map(module)[0], module._unfused
         ffi = self.engine.ffi
         n = len(ws)
         self.engine.lib.wz_probe_arm(module._code, module._probe_ops, bufs[1], hits, back,
                                      unfused, ffi.new("uint32_t[]", ws), n, PF_HIT)
         light.update(zip(keys, itertools.repeat(probe)))
-        hid = id(hits)
-        probe._att.update(((hid, w), (hits, w, (f, pc))) for w, (f, pc) in zip(ws, sites))
+        probe._locs(hits).update(zip(ws, map(tuple, sites)))
         self.last_change_removed = False
         if self._listeners:
             first: dict = {}
@@ -756,9 +758,7 @@ class Instrumentation:
         set_w, set_f = [], []
         changed: dict = {}
         if fusion:
-            for d in {t[2] for t in todo}:      # the sequence maps of these functions, once
-                self._seq_of(module, d, module._code_offsets[d])
-            back, last = module._wz_seqmap[0], module._wz_seqmap[1]
+            back, span = self._seq_map(module)
             unfused = module._unfused
         offs = module._code_offsets
         for func, pc, d, ip, p in todo:
@@ -796,7 +796,7 @@ class Instrumentation:
             h = back[w] if fusion and ip else 0
             if h:                       # (as _seq_of)
                 s = w - h + 1
-                site.seq = (s, last[s])
+                site.seq = (s, s + span[s])
                 if code[s] >= 0x200:      # un-fuse: no superinstruction runs over a probe
                     unfused[s] = code[s]
                     code[s] = ops[s]
@@ -866,7 +866,7 @@ class Instrumentation:
         module._probe_python[w] = 0
         fused = site.seq
         if fused == 0:
-            fused = site.seq = self._seq_of(module, site.d, w) if \
+            fused = site.seq = self._seq_of(module, w) if \
                 module.__dict__.get("_fused_count") else None
         if fused is not None:               # re-fuse a sequence no probe is left in
             self._refuse(module, fused)
@@ -1174,7 +1174,7 @@ class Instrumentation:
         site.probes = (probe,)
         site.run = _NO_RUN
         site.hitp = True
-        site.seq = self._seq_of(module, d, site.w) \
+        site.seq = self._seq_of(module, site.w) \
             if module.__dict__.get("_fused_count") else None
         addr = (module.__dict__.get("_wz_code_addr") or self._code_addr(module)) + 4 * site.w
         self._by_addr[addr] = site
@@ -1315,30 +1315,35 @@ class Instrumentation:
             a = module._wz_code_addr = int(self.engine.ffi.cast("uintptr_t", module._code))
         return a
 
-    def _seq_of(self, module, d: int, w: int):
-        """(first word, word of the last instruction) of the superinstruction that word w (an
-        instruction of defined function d) belongs to, or None. The membership map of a
-        function is computed natively (wz_seq_map) the first time one of its instructions gets a
-        probe, before any probe un-fuses one of its sequences; the structure never changes
-        (probes only un-fuse and re-fuse a sequence's first word)."""
+    def _seq_map(self, module) -> tuple:
+        """(back, span): the module's superinstruction membership (native/wizard.h wz_seq_map),
+        computed natively for the whole module the first time one of its instructions gets a
+        probe. The structure never changes (probes only un-fuse and re-fuse a sequence's first
+        word, and the map reads un-fused ones from `module._unfused`)."""
         maps = module.__dict__.get("_wz_seqmap")
         if maps is None:
             ffi = self.engine.ffi
-            n = max(module._code_total, 1)
-            maps = module._wz_seqmap = (self._buffers(module)[3], ffi.new("uint32_t[]", n), set())
-        back, last, done = maps
-        if d not in done:
-            done.add(d)
-            ips = list(module.codes[d].pc_of_ip)         # ascending
-            if ips:
-                off = module._code_offsets[d]
-                ffi = self.engine.ffi
-                self.engine.lib.wz_seq_map(module._code + off, ffi.new("uint32_t[]", ips),
-                                           len(ips), off, back, last)
+            back = self._buffers(module)[3]
+            span = ffi.new("uint8_t[]", max(module._code_total, 1))
+            offs = module._code_offsets
+            lens = [len(fc.code) for fc in module.codes]
+            if lens and self.engine.lib.wz_seq_map(
+                    module._code, module._probe_ops, module._unfused,
+                    ffi.new("uint32_t[]", list(offs[:len(lens)])), ffi.new("uint32_t[]", lens),
+                    len(lens), back, span) != 0:
+                raise MemoryError("superinstruction map")
+            maps = module._wz_seqmap = (back, span)
+        return maps
+
+    def _seq_of(self, module, w: int):
+        """(first word, word of the last instruction) of the superinstruction that code word w
+        belongs to, or None."""
+        back, span = module.__dict__.get("_wz_seqmap") or self._seq_map(module)
         h = back[w]
         if not h:
             return None
-        return w - h + 1, last[w - h + 1]
+        s = w - h + 1
+        return s, s + span[s]
 
     def _refuse(self, module, fused) -> None:
         """Write the fused word again over the first word of a sequence (first, last) whose
@@ -1374,7 +1379,7 @@ class Instrumentation:
             probes = site.probes
             fused = site.seq
             if fused == 0:       # the superinstruction this instruction belongs to, if any
-                fused = site.seq = self._seq_of(module, site.d, w) if fusion and site.ip \
+                fused = site.seq = self._seq_of(module, w) if fusion and site.ip \
                     else None
             if probes:
                 if fused is not None:
