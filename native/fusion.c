@@ -166,3 +166,31 @@ int wz_seq_map(const uint32_t *code, const uint32_t *ops, const uint32_t *unfuse
     free(ips);
     return 0;
 }
+
+uint32_t wz_block_leaders(const uint32_t *code, uint32_t len, uint32_t *out)
+{
+    uint32_t n = 0;
+    for (uint32_t ip = 1; ip < len; ) {
+        uint32_t op = code[ip], next = ip + 1 + imm_words(op, code, ip);
+        switch (op) {
+        case 0x0E:                                          /* br_table: every target */
+            for (uint32_t j = 0; j <= code[ip + 1] && n < len; j++) out[n++] = code[ip + 2 + 3 * j];
+            break;
+        case 0x04: case 0x05: case 0x0C: case 0x0D:         /* if, else, br, br_if */
+            if (n < len) out[n++] = code[ip + 1];
+            break;
+        default:
+            break;
+        }
+        switch (op) {
+        case 0x00: case 0x04: case 0x05: case 0x0C: case 0x0D: case 0x0E: case 0x0F:
+        case 0x10: case 0x11:                               /* ends its block */
+            if (next < len && n < len) out[n++] = next;
+            break;
+        default:
+            break;
+        }
+        ip = next;
+    }
+    return n;
+}

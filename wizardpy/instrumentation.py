@@ -142,9 +142,11 @@ class HitProbe(Probe):
 
     @property
     def hits(self) -> set:
+        from .native import ffi
         out = set(self._fired)
         for buf, locs in self._att.values():
-            out.update(loc for w, loc in locs.items() if buf[w])
+            got = ffi.buffer(buf)[:]        # one copy, then plain byte reads
+            out.update(loc for w, loc in locs.items() if got[w])
         return out
 
     @property

@@ -40,7 +40,6 @@ import importlib.util
 import json
 import os
 import sys
-from itertools import compress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,9 +220,6 @@ _ENDS_BLOCK = frozenset((ops.BR, ops.BR_IF, ops.BR_TABLE, ops.RETURN, ops.UNREAC
                          ops.ELSE, ops.CALL, ops.CALL_INDIRECT))
 
 
-_BRANCHES = frozenset((ops.IF, ops.ELSE, ops.BR, ops.BR_IF, ops.BR_TABLE))   # (in _ENDS_BLOCK)
-
-
 def block_leaders(module, func) -> set[int]:
     """The pcs where a basic block of `func` starts: exactly the points where control can arrive
     other than by falling through from the previous instruction, plus the instructions calls
@@ -259,24 +255,14 @@ def _leaders(module, fidx: int) -> frozenset:
     if not instrs:
         got = cache[fidx] = frozenset()
         return got
-    code, ip_of_pc, pc_of_ip = fc.code, fc.ip_of_pc, fc.pc_of_ip
-    pcs, opcodes = instruction_table(module, fidx)
-    n = len(pcs)
-    # the instruction after every block-ending one (found at C speed), then branch targets
-    ends = list(compress(range(n), map(_ENDS_BLOCK.__contains__, opcodes)))
-    leaders = {pcs[k + 1] for k in ends if k + 1 < n}
-    leaders.add(pcs[0])
-    add = leaders.add
-    for k in ends:
-        op = opcodes[k]
-        if op not in _BRANCHES:
-            continue
-        ip = ip_of_pc[pcs[k]]
-        if op == 0x0E:
-            for j in range(code[ip + 1] + 1):
-                add(pc_of_ip[code[ip + 2 + 3 * j]])
-        else:        # if: else_ip (after `else`, or the `end`); else: its `end`; br/br_if
-            add(pc_of_ip[code[ip + 1]])
+    # computed natively from the validator's internal code (where every branch lands is an
+    # immediate there): the ips of the leaders, mapped to pcs
+    from .native import ffi, lib
+    code = fc.code
+    out = ffi.new("uint32_t[]", len(code))
+    n = lib.wz_block_leaders(ffi.from_buffer("uint32_t[]", code), len(code), out)
+    leaders = set(map(fc.pc_of_ip.__getitem__, ffi.unpack(out, n)))
+    leaders.add(instrs[0][0])
     got = cache[fidx] = frozenset(leaders)
     return got
 

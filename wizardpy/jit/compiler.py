@@ -582,15 +582,22 @@ class FunctionCompiler:
             self.mc.keep.append(tally)
             n = int(tally[0])
             top, _ = self.vs[-1]
-            idx = b.zext(top, i64)
-            lim = self.c64(n - 1)
-            idx = b.select(b.icmp_unsigned("<", idx, lim), idx, lim) if n > 1 else lim
             addr = int(self.mc.ffi.cast("uintptr_t", tally)) + 8
-            p = b.gep(b.inttoptr(ir.Constant(i64, addr), ptr), [idx], source_etype=i64,
-                      inbounds=True)
-            v = b.load(p, typ=i64)
-            v.set_metadata("tbaa", self.mc.tbaa_count)
-            b.store(b.add(v, self.c64(1)), p).set_metadata("tbaa", self.mc.tbaa_count)
+            if n == 2:
+                # a condition: c[0] += (v == 0), c[1] += (v != 0), at fixed addresses, so
+                # that LLVM may keep both counters in registers through a loop
+                nz = b.icmp_unsigned("!=", top, ir.Constant(i32, 0))
+                self.add_at(addr, b.zext(b.not_(nz), i64))
+                self.add_at(addr + 8, b.zext(nz, i64))
+            else:
+                idx = b.zext(top, i64)
+                lim = self.c64(n - 1)
+                idx = b.select(b.icmp_unsigned("<", idx, lim), idx, lim) if n > 1 else lim
+                p = b.gep(b.inttoptr(ir.Constant(i64, addr), ptr), [idx], source_etype=i64,
+                          inbounds=True)
+                v = b.load(p, typ=i64)
+                v.set_metadata("tbaa", self.mc.tbaa_count)
+                b.store(b.add(v, self.c64(1)), p).set_metadata("tbaa", self.mc.tbaa_count)
         if hit:
             hp = self.ifld(self.f, self.L.f_probe_hits, ptr)
             p = b.gep(hp, [self.c64(ip)], source_etype=i8, inbounds=True)
@@ -602,6 +609,14 @@ class FunctionCompiler:
         v = b.load(p, typ=i64)
         v.set_metadata("tbaa", self.mc.tbaa_count)
         b.store(b.add(v, self.c64(1)), p).set_metadata("tbaa", self.mc.tbaa_count)
+
+    def add_at(self, addr: int, inc):
+        """`*(uint64_t *)addr += inc` (a native probe counter at a fixed address)."""
+        b = self.b
+        p = b.inttoptr(ir.Constant(i64, addr), ptr)
+        v = b.load(p, typ=i64)
+        v.set_metadata("tbaa", self.mc.tbaa_count)
+        b.store(b.add(v, inc), p).set_metadata("tbaa", self.mc.tbaa_count)
 
     def operand_probe(self, ip, h):
         """OperandProbes (and counters) only: the callback needs the top of stack, not the frame.
