@@ -1708,6 +1708,14 @@ def overheads(res: dict) -> None:
             continue
         cr["overhead"] = _pair_stats([a / b for a, b in pairs])
         cr["baseline"] = f"wizardpy-{cr['tier']}"
+        if cr["analysis"] == REMOVED:
+            # the speed of the code the probes were removed from: the run alone, paired (the
+            # end-to-end overhead adds what inserting and removing them cost)
+            ra = dict(zip(cr.get("rounds", []), cr.get("run_s") or []))
+            rb = dict(zip(base.get("rounds", []), base.get("run_s") or []))
+            runs = [ra[k] / rb[k] for k in ra if k in rb and rb[k] > 0]
+            if runs:
+                cr["run_overhead"] = _pair_stats(runs)
         if cr["analysis"] in PROBES and cr.get("firings"):
             n = cr["firings"]
             cr["us_per_firing"] = _pair_stats([(a - b) / n * 1e6 for a, b in pairs])
