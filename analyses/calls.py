@@ -1,9 +1,13 @@
 """calls: how often each function was called, from which call sites, and the call graph.
 
 Probes: a native `CountProbe` at every function entry (pc 0) and at every `call` site (the callee
-is static), and at every `call_indirect` site a probe that reads the table index on top of the
-operand stack and resolves it through the instance's table (`loc.frame.instance.tables[t]`), so
-indirect calls are attributed to the function they really reach.
+is static). At a `call_indirect` through a table whose contents cannot change once the module is
+instantiated (defined in the module, not exported, and no table.set/fill/copy/init/grow writes it:
+the common case of C programs), a native `TallyProbe` counts the table index on top of the stack
+and the report resolves each index through the instance's table; through any other table, a
+probe reads the index and resolves it at once (`loc.frame.instance.tables[t]`). Either way
+indirect calls are attributed to the function they really reach. (A second instance of the module
+switches the tallied sites to resolving at once: two instances may hold different tables.)
 
 Options (`--monitor calls:OPTS`, comma-separated):
     sites       list every executed call site (default: the 40 busiest)
@@ -18,10 +22,12 @@ JSON: {"functions": {func: count}, "sites": [[func, pc, instruction, target, cou
 """
 from __future__ import annotations
 
-from wizardpy import CountProbe, Monitor, Probe, defined_functions, func_ref, instructions
+from wizardpy import CountProbe, Monitor, Probe, TallyProbe, defined_functions, func_ref, instructions
 
 CALL = 0x10
 CALL_INDIRECT = 0x11
+# instructions that write a table, and the position of the table index in their immediates
+TABLE_WRITES = {0x26: 0, 0x111: 0, 0x10E: 0, 0x10C: 1, 0x10F: 0}   # set, fill, copy (dst), init, grow
 
 
 def _target_name(func) -> str:
@@ -30,6 +36,15 @@ def _target_name(func) -> str:
     if inst is None:
         return f"<host {getattr(func, 'name', '?')}>"
     return func_ref(inst.module, func.index)
+
+
+def _resolve(table, idx: int) -> str:
+    """The target name of element idx of a Table."""
+    try:
+        f = table.get(idx)
+    except IndexError:
+        return "<undefined element>"
+    return "<null>" if f is None else _target_name(f)
 
 
 class _IndirectSite(Probe):
@@ -47,14 +62,29 @@ class _IndirectSite(Probe):
         tab = self._tab
         if tab is None or tab[0] is not inst:
             tab = self._tab = (inst, inst.tables[self.table])
-        try:
-            f = tab[1].get(idx)
-        except IndexError:
-            key = "<undefined element>"
-        else:
-            key = "<null>" if f is None else _target_name(f)
+        key = _resolve(tab[1], idx)
         self.targets[key] = self.targets.get(key, 0) + 1
         return None
+
+
+class _TalliedSite:
+    """A call_indirect through a table that never changes: a TallyProbe counts the indices
+    (the last count: indices past the table's end, which trap), resolved at report time."""
+
+    def __init__(self, table: int, size: int):
+        self.table = table
+        self.size = size
+        self.probe = TallyProbe(size + 1)
+        self.before: dict[str, int] = {}     # targets counted before it was replaced
+
+    def resolve(self, instance) -> dict[str, int]:
+        out = dict(self.before)
+        for i, c in enumerate(self.probe.counts):
+            if c:
+                key = "<undefined element>" if i == self.size or instance is None \
+                    else _resolve(instance.tables[self.table], i)
+                out[key] = out.get(key, 0) + c
+        return out
 
 
 class CallsMonitor(Monitor):
@@ -77,13 +107,26 @@ class CallsMonitor(Monitor):
             else:
                 raise ValueError(f"invalid option {o!r} (known: sites, dot, dot=FILE)")
         self.module = None
+        self.instances: list = []
         self.entries: list[tuple[int, CountProbe]] = []
-        # (caller, pc, instruction text, callee name or None, probe)
-        self.sites: list[tuple[int, int, str, str | None, Probe]] = []
+        # (caller, pc, instruction text, callee name or None, probe or _TalliedSite)
+        self.sites: list[tuple[int, int, str, str | None, object]] = []
+
+    def _static_tables(self, module) -> set[int]:
+        """Tables whose contents cannot change after instantiation (see the module docstring)."""
+        tables = module.table_types
+        static = {t for t in range(module.num_imported_tables, len(tables))
+                  if not module.is_exported("table", t)}
+        for f in defined_functions(module):
+            for _, op, imm in instructions(module, f, TABLE_WRITES):
+                static.discard(imm[TABLE_WRITES[op]])
+        return static
 
     def on_parse(self, module):
         super().on_parse(module)
         self.module = module
+        static = self._static_tables(module)
+        tables = module.table_types
         sites = []
         for f in defined_functions(module):
             p = CountProbe()
@@ -93,11 +136,29 @@ class CallsMonitor(Monitor):
                 if op == CALL:
                     p = CountProbe()
                     self.sites.append((f, pc, "call", func_ref(module, imm[0]), p))
+                elif imm[1] in static:
+                    site = _TalliedSite(imm[1], tables[imm[1]].limits.min)
+                    self.sites.append((f, pc, "call_indirect", None, site))
+                    p = site.probe
                 else:
                     p = _IndirectSite(imm[1])
                     self.sites.append((f, pc, "call_indirect", None, p))
                 sites.append((f, pc, p))
         self.instrument.insert_many(module, sites)      # one batch: one native patch
+
+    def on_instantiate(self, instance):
+        self.instances.append(instance)
+        if len(self.instances) != 2:
+            return
+        # another instance may hold another table: resolve at once from now on
+        first = self.instances[0]
+        for k, (f, pc, kind, callee, p) in enumerate(self.sites):
+            if isinstance(p, _TalliedSite):
+                q = _IndirectSite(p.table)
+                q.targets = p.resolve(first)
+                self.instrument.remove(self.module, f, pc, p.probe)
+                self.instrument.insert(self.module, f, pc, q)
+                self.sites[k] = (f, pc, kind, callee, q)
 
     # ------------------------------------------------------------------ results
     def function_counts(self) -> dict[str, int]:
@@ -114,7 +175,9 @@ class CallsMonitor(Monitor):
                 if p.count:
                     rows.append((func_ref(m, f), pc, kind, callee, p.count))
             else:
-                for tgt, c in p.targets.items():
+                targets = p.resolve(self.instances[0] if self.instances else None) \
+                    if isinstance(p, _TalliedSite) else p.targets
+                for tgt, c in targets.items():
                     rows.append((func_ref(m, f), pc, kind, tgt, c))
         rows.sort(key=lambda r: (-r[4], r[0], r[1], r[3]))
         return rows

@@ -442,3 +442,36 @@ def test_c_program_calls_dot_to_output_file(cprog, tmp_path):
     assert text.startswith("digraph calls {") and text.rstrip().endswith("}")
     assert f'"\\"apply\\"" -> "\\"sq\\"" [label="{c["sq"]}"];' in text
     assert f'"\\"apply\\"" -> "\\"cube\\"" [label="{c["cube"]}"];' in text
+
+
+@pytest.mark.parametrize("variant", ["static", "exported", "written"])
+def test_calls_indirect_counts_the_same_through_any_table(variant):
+    """A table nothing can change is tallied natively and resolved at report time; an exported
+    table or one a table.set writes is resolved at every call. Same counts either way, and a
+    second instance switches the tallied sites to resolving at once without losing counts."""
+    from analyses.calls import _IndirectSite, _TalliedSite
+    src = PROG
+    if variant == "exported":
+        src = src.replace("(table 3 funcref)", '(table (export "tab") 3 funcref)')
+    elif variant == "written":
+        src = src.replace("(func $main", "(func $poke (table.set (i32.const 1) (ref.func $thrice)))\n"
+                          "  (func $main")
+    engine = Engine()
+    module = Module(engine, wat(src))
+    mon = load_monitor("calls")
+    session = Session(engine, [mon], "csv")
+    session.parse(module)
+    kinds = {type(p) for *_, p in mon.sites} - {CountProbe}
+    assert kinds == ({_TalliedSite} if variant == "static" else {_IndirectSite})
+    host = Func(engine, FuncType((I32,), ()), lambda v: None)
+    insts = []
+    for _ in range(2):
+        inst = Instance(engine, module, [host])
+        session.instantiate(inst)
+        insts.append(inst)
+        inst.exports["main"]()
+    assert {type(p) for *_, p in mon.sites} - {CountProbe} == {_IndirectSite}
+    rows = session.finish().splitlines()
+    ind = {r.split(",")[4]: int(r.split(",")[5]) for r in rows
+           if r.startswith('callsite,"apply"') and ",call_indirect," in r}
+    assert ind == {'"twice"': 14, '"thrice"': 6}

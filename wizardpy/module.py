@@ -162,6 +162,19 @@ class Module:
         return self.defn.func_type(idx)
 
     @property
+    def table_types(self) -> tuple:
+        """The type of every table, imported ones first (the table index space)."""
+        return tuple(self.defn.all_tables())
+
+    @property
+    def num_imported_tables(self) -> int:
+        return sum(1 for i in self.defn.imports if i.kind == TABLE)
+
+    def is_exported(self, kind: str, index: int) -> bool:
+        """Whether item `index` of `kind` ("func", "table", "memory", "global") is exported."""
+        return any(e.kind == kind and e.index == index for e in self.defn.exports)
+
+    @property
     def types(self) -> tuple[FuncType, ...]:
         """The type section: the FuncType of each type index (`call_indirect`'s immediate)."""
         return tuple(self.defn.types)
