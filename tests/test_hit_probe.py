@@ -21,6 +21,12 @@ WAT = r"""
   (func $pick (export "pick") (param i32) (result i32)
     local.get 0
     if (result i32) i32.const 10 else i32.const 20 end)
+  (memory 1)
+  (func $loads (export "loads") (param i32 i32) (result i32)
+    local.get 0 i32.load
+    local.get 1 i32.load
+    i32.add
+    i32.const 1 i32.add)
 )
 """
 I32_ADD, LOOP, IF, ELSE, I32_CONST = 0x6A, 0x03, 0x04, 0x05, 0x41
@@ -29,6 +35,10 @@ I32_ADD, LOOP, IF, ELSE, I32_CONST = 0x6A, 0x03, 0x04, 0x05, 0x41
 @pytest.fixture(params=list(TIER_CONFIGS))
 def env(request):
     e = tier_engine(request.param)
+    # compiled code with these probes must compile (a failed compilation would silently leave
+    # the function to the interpreter, and the tier would not be tested)
+    request.addfinalizer(lambda: e.jit is None or not e.jit.errors
+                         or pytest.fail(f"JIT compile errors: {e.jit.errors[:1]}"))
     return e, Module(e, wat2wasm(WAT)), request.param
 
 
@@ -129,3 +139,23 @@ def test_hit_probe_is_not_a_global_probe(env):
     e, _, _ = env
     with pytest.raises(ValueError, match="local probe"):
         e.instrument.insert_global(HitProbe())
+
+
+def test_a_trap_inside_a_straight_run_records_exactly_the_locations_it_passed(env):
+    """HitProbes after each load of a straight run (compiled code stores one byte where the run
+    ends, and the locations passed one by one on a trap's way out): the second load trapping on
+    the first run leaves the location after it unrecorded, until a run gets there."""
+    from wizardpy import Trap
+    e, m, _ = env
+    f = fidx(m, "loads")
+    instrs = m.code_of(f).instrs
+    after = [instrs[k + 1][0] for k, (_, op) in enumerate(instrs) if op == 0x28]
+    first = instrs[0][0]
+    h = HitProbe()
+    e.instrument.insert_many(m, [(f, first), *[(f, pc) for pc in after]], h)
+    inst = inst_of(e, m)
+    with pytest.raises(Trap):
+        inst.exports["loads"](0, 70000)           # the second load is out of bounds
+    assert h.hits == {(f, first), (f, after[0])}
+    assert inst.exports["loads"](0, 4) == 1
+    assert h.hits == {(f, first), (f, after[0]), (f, after[1])}

@@ -34,6 +34,10 @@ BR_IF, BR_TABLE, F64_ADD = 0x0D, 0x0E, 0xA0
 @pytest.fixture(params=list(TIER_CONFIGS))
 def env(request):
     e = tier_engine(request.param)
+    # compiled code with these probes must compile (a failed compilation would silently leave
+    # the function to the interpreter, and the tier would not be tested)
+    request.addfinalizer(lambda: e.jit is None or not e.jit.errors
+                         or pytest.fail(f"JIT compile errors: {e.jit.errors[:1]}"))
     return e, Module(e, wat2wasm(WAT))
 
 

@@ -138,41 +138,84 @@ class HitProbe(Probe):
 
     def __init__(self):
         self._fired: set = set()          # (func, pc) recorded when an attachment ended
-        self._att: dict = {}              # id(hits buffer) -> (buffer, {word: (func, pc)})
+        self._att: dict = {}              # id(_HitWords) -> (_HitWords, {word: (func, pc)})
 
     @property
     def hits(self) -> set:
-        from .native import ffi
         out = set(self._fired)
-        for buf, locs in self._att.values():
-            got = ffi.buffer(buf)[:]        # one copy, then plain byte reads
-            out.update(loc for w, loc in locs.items() if got[w])
+        for hw, locs in self._att.values():
+            hit = hw.reader()
+            out.update(loc for w, loc in locs.items() if hit(w))
         return out
 
     @property
     def hit(self) -> bool:
-        return bool(self._fired) or any(buf[w] for buf, locs in self._att.values() for w in locs)
+        return bool(self._fired) or any(hw.hit(w) for hw, locs in self._att.values() for w in locs)
 
     def fire(self, loc) -> None:         # recorded natively
         return None
 
-    def _locs(self, buf) -> dict:
-        """{word: (func, pc)} of its attachments to hits buffer `buf`."""
-        a = self._att.get(id(buf))
+    def _locs(self, hw: "_HitWords") -> dict:
+        """{word: (func, pc)} of its attachments to a module's hit words."""
+        a = self._att.get(id(hw))
         if a is None:
-            a = self._att[id(buf)] = (buf, {})
+            a = self._att[id(hw)] = (hw, {})
         return a[1]
 
-    def _attach(self, buf, w, loc) -> None:
-        self._locs(buf)[w] = loc
+    def _attach(self, hw: "_HitWords", w, loc) -> None:
+        self._locs(hw)[w] = loc
 
-    def _detach(self, buf, w) -> None:
-        loc = self._locs(buf).pop(w, None)
-        if loc is not None and buf[w]:
+    def _detach(self, hw: "_HitWords", w) -> None:
+        loc = self._locs(hw).pop(w, None)
+        if loc is not None and hw.hit(w):
             self._fired.add(loc)
 
     def __repr__(self) -> str:
         return f"HitProbe(hits={len(self.hits)})"
+
+
+class _HitWords:
+    """The HitProbe state of one module: `buf`, its `probe_hits` (1 once the hit probes at a
+    code word fired), and `implied`: {word: [(byte array, index)]}, the region bytes of compiled
+    code. Tier jit stores one byte where a straight-line run of hit locations ends (no label,
+    branch, call or Python call inside: whoever reaches its last instruction ran all of them;
+    a trap inside stores the locations it passed one by one): that byte set means each of its
+    words ran. Reset when a HitProbe is attached afresh at a word."""
+
+    __slots__ = ("buf", "implied", "chunks")
+
+    def __init__(self, buf):
+        self.buf = buf
+        self.implied: dict = {}
+        self.chunks: list = []          # [byte array, bytes used] for region bytes
+
+    def hit(self, w: int) -> bool:
+        return bool(self.buf[w]) or any(a[i] for a, i in self.implied.get(w, ()))
+
+    def reader(self):
+        """hit(w) for many words: one copy of the buffer, then plain reads."""
+        from .native import ffi
+        got = ffi.buffer(self.buf)[:]
+        imp = self.implied
+        if not imp:
+            return got.__getitem__
+        return lambda w: got[w] or (w in imp and any(a[i] for a, i in imp[w]))
+
+    def reset(self, w: int) -> None:
+        self.buf[w] = 0
+        if self.implied:
+            self.implied.pop(w, None)
+
+    def region(self, ffi, words) -> int:
+        """A fresh region byte implying `words`; returns its address (for compiled code)."""
+        if not self.chunks or self.chunks[-1][1] == 4096:
+            self.chunks.append([ffi.new("uint8_t[]", 4096), 0])
+        chunk = self.chunks[-1]
+        a, i = chunk[0], chunk[1]
+        chunk[1] += 1
+        for w in words:
+            self.implied.setdefault(w, []).append((a, i))
+        return int(ffi.cast("uintptr_t", a)) + i
 
 
 class TallyProbe(Probe):
@@ -588,6 +631,7 @@ class Instrumentation:
         self._bufs: dict = {}                         # module -> (counts, python, hits,
                                                       # seq) cdata
         self._tallies: dict = {}                      # (module, word) -> _TallySlot
+        self._hitwords: dict = {}                     # module -> _HitWords
         self._ranges: list = []                       # sorted (code base address, module)
         self._locs: dict[int, _Site] = {}             # address -> site for global locs
         self._listeners: list = []                    # tiers: fn(module, func, pc)
@@ -689,6 +733,7 @@ class Instrumentation:
             ws = ws[0]
         bufs = self._buffers(module)
         hits = bufs[2]
+        hw = self._hitwords[module]
         back = unfused = self.engine.ffi.NULL
         if module.__dict__.get("_fused_count"):
             back, unfused = self._seq_map(module)[0], module._unfused
@@ -696,8 +741,11 @@ class Instrumentation:
         n = len(ws)
         self.engine.lib.wz_probe_arm(module._code, module._probe_ops, bufs[1], hits, back,
                                      unfused, ffi.new("uint32_t[]", ws), n, PF_HIT)
+        if hw.implied:                  # (wz_probe_arm reset their bytes)
+            for w in ws:
+                hw.implied.pop(w, None)
         light.update(zip(keys, itertools.repeat(probe)))
-        probe._locs(hits).update(zip(ws, map(tuple, sites)))
+        probe._locs(hw).update(zip(ws, map(tuple, sites)))
         self.last_change_removed = False
         if self._listeners:
             first: dict = {}
@@ -752,7 +800,7 @@ class Instrumentation:
                     raise ValueError(f"a TallyProbe needs an i32 on top of the stack: not so "
                                      f"before {module.func_name(func)} +{pc}")
         bufs = self._buffers(module)
-        counts, hits = bufs[0], bufs[2]
+        counts, hw = bufs[0], self._hitwords[module]
         code, ops = module._code, module._probe_ops
         base = module.__dict__.get("_wz_code_addr") or self._code_addr(module)
         fusion = module.__dict__.get("_fused_count")
@@ -769,8 +817,8 @@ class Instrumentation:
                 # a light site: no _Site (made by _lookup when the location is touched again)
                 w = offs[d] + ip
                 light[(module, func, pc)] = p
-                hits[w] = 0
-                p._attach(hits, w, (func, pc))
+                hw.reset(w)
+                p._attach(hw, w, (func, pc))
                 h = back[w] if fusion else 0
                 if h:
                     s = w - h + 1
@@ -788,9 +836,9 @@ class Instrumentation:
             site.run = _NO_RUN
             w = site.w
             if flag == PF_HIT:
-                hits[w] = 0
+                hw.reset(w)
                 site.hitp = True
-                p._attach(hits, w, (func, pc))
+                p._attach(hw, w, (func, pc))
             elif flag == PF_COUNT:
                 p._attach(counts, w)
             else:
@@ -895,10 +943,11 @@ class Instrumentation:
             self._tally_ptrs(module)[site.w] = slot.buf
             p._attach(slot)
             return
+        hw = self._hitwords[module]
         if not site.hitp:
-            bufs[2][site.w] = 0     # (compiled code not yet recompiled may have stored a hit)
+            hw.reset(site.w)        # (code not yet recompiled may have stored a hit)
             site.hitp = True
-        p._attach(bufs[2], site.w, (site.func, site.pc))
+        p._attach(hw, site.w, (site.func, site.pc))
 
     def _detach(self, module, site: _Site, p) -> None:
         """Detach a native probe just taken out of site.probes (once per occurrence)."""
@@ -917,7 +966,7 @@ class Instrumentation:
             return
         if any(q is p for q in site.probes):
             return                  # inserted there twice: still attached
-        p._detach(bufs[2], site.w)
+        p._detach(self._hitwords[module], site.w)
         site.hitp = any(_native(q) == PF_HIT for q in site.probes)
 
     def _prune(self, module, site: _Site) -> bool:
@@ -925,16 +974,16 @@ class Instrumentation:
         either tier: they removed themselves). True when nothing is left there: the site is
         dropped then. The tiers are not told: compiled code at most stores the hit again."""
         bufs = self._buffers(module)
-        hits, w = bufs[2], site.w
-        if not hits[w]:
+        hw, w = self._hitwords[module], site.w
+        if not hw.hit(w):
             return False
         keep = []
         for p in site.probes:
             if _native(p) == PF_HIT:
-                p._detach(hits, w)
+                p._detach(hw, w)
             else:
                 keep.append(p)
-        hits[w] = 0
+        hw.reset(w)
         site.hitp = False
         site.probes = tuple(keep)
         if keep:
@@ -1085,8 +1134,16 @@ class Instrumentation:
             return True, False, None
         f = bufs[1][w]
         slot = self._tallies.get((module, w)) if f & PF_TALLY else None
-        return (bool(f & PF_COUNT), bool(f & PF_HIT) and not bufs[2][w],
+        return (bool(f & PF_COUNT), bool(f & PF_HIT) and not self._hitwords[module].hit(w),
                 None if slot is None else slot.buf)
+
+    def hit_region(self, module, d: int, ips) -> int:
+        """For tier jit: a fresh byte that compiled code sets where a straight-line run of armed
+        HitProbe locations (ips of defined function d) ends, meaning each of them ran
+        (_HitWords); returns its address."""
+        off = module._code_offsets[d]
+        self._buffers(module)
+        return self._hitwords[module].region(self.engine.ffi, [off + ip for ip in ips])
 
     def generic_sites(self, module, d: int) -> int:
         """How many locations of defined function d hold a "generic" probe (native_kind: not
@@ -1274,6 +1331,7 @@ class Instrumentation:
             b = (ffi.new("uint64_t[]", n), ffi.new("uint8_t[]", n), ffi.new("uint8_t[]", n),
                  ffi.new("uint32_t[]", n) if module.__dict__.get("_fused_count") else ffi.NULL)
             self._bufs[module] = b
+            self._hitwords[module] = _HitWords(b[2])
             module._probe_counts, module._probe_python, module._probe_hits, module._probe_seq = b
             for inst in self.engine._instances:
                 if inst is not None and inst.module is module:

@@ -250,6 +250,13 @@ class ModuleCompiler:
             return "generic"
         return self.ins.native_kind(self.wmod, d, ip)
 
+    def hit_region(self, d: int, ips) -> int | None:
+        """Address of a fresh region byte for HitProbe locations ips of d (None: no
+        instrumentation; then each is stored itself)."""
+        if self.ins is None:
+            return None
+        return self.ins.hit_region(self.wmod, d, ips)
+
     def native_parts(self, d: int, ip: int) -> tuple[bool, bool, object]:
         """(count, hit, tally) of a "count" site (Instrumentation.native_parts)."""
         if self.ins is None:
@@ -445,13 +452,47 @@ class FunctionCompiler:
         return br
 
     def trap_if(self, cond, code, ip):
-        """Branch to the trap block when `cond` (i1) holds."""
+        """Branch to the trap block when `cond` (i1) holds (HitProbe locations passed since the
+        last flush are stored one by one on the way: their run did not reach its end)."""
         b = self.b
         cont = self.fn.append_basic_block()
-        self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
-        self.trap_phi_code.add_incoming(self.c32(code), b.block)
-        self.cold_branch(cond, self.trap_bb, cont)
+        if self.pending_hits:
+            pre = self.fn.append_basic_block()
+            self.cold_branch(cond, pre, cont)
+            b.position_at_end(pre)
+            self.store_hits(self.pending_hits)
+            self.trap_phi_ip.add_incoming(self.c32(ip), pre)
+            self.trap_phi_code.add_incoming(self.c32(code), pre)
+            b.branch(self.trap_bb)
+        else:
+            self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
+            self.trap_phi_code.add_incoming(self.c32(code), b.block)
+            self.cold_branch(cond, self.trap_bb, cont)
         b.position_at_end(cont)
+
+    def store_hits(self, ips):
+        """probe_hits[ip] = 1 for each ip (on a cold path: the field is loaded here, not
+        taken from or left in the cache of values of the dominating region)."""
+        b = self.b
+        hp = self.fld(self.f, self.L.f_probe_hits, ptr, invariant=True)
+        for ip in ips:
+            p = b.gep(hp, [self.c64(ip)], source_etype=i8, inbounds=True)
+            b.store(ir.Constant(i8, 1), p).set_metadata("tbaa", self.mc.tbaa_hit)
+
+    def flush_hits(self):
+        """The armed HitProbe locations passed since the last flush form a straight-line run
+        (no label, branch, call or Python call in it): one byte stored here means each of them
+        ran (Instrumentation.hit_region). Called before anything that leaves the run."""
+        ips = self.pending_hits
+        if not ips:
+            return
+        self.pending_hits = []
+        addr = self.mc.hit_region(self.d, ips)
+        if addr is None:
+            self.store_hits(ips)
+            return
+        self.b.store(ir.Constant(i8, 1), self.b.inttoptr(ir.Constant(i64, addr), ptr)) \
+            .set_metadata("tbaa", self.mc.tbaa_hit)
 
     def trap(self, code, ip):
         b = self.b
@@ -535,6 +576,7 @@ class FunctionCompiler:
         if kind == "count":
             self.count_probe(ip)
             return
+        self.flush_hits()           # Python runs here: what ran so far must be visible
         b = self.b
         h = len(self.vs)
         if kind == "operand":
@@ -599,9 +641,7 @@ class FunctionCompiler:
                 v.set_metadata("tbaa", self.mc.tbaa_count)
                 b.store(b.add(v, self.c64(1)), p).set_metadata("tbaa", self.mc.tbaa_count)
         if hit:
-            hp = self.ifld(self.f, self.L.f_probe_hits, ptr)
-            p = b.gep(hp, [self.c64(ip)], source_etype=i8, inbounds=True)
-            b.store(ir.Constant(i8, 1), p).set_metadata("tbaa", self.mc.tbaa_hit)
+            self.pending_hits.append(ip)     # stored where the run ends (flush_hits)
         if not count:
             return
         cp = self.ifld(self.f, self.L.f_probe_counts, ptr)
@@ -804,6 +844,7 @@ class FunctionCompiler:
         ops = set()
         generic = 0
         self.kinds = {}
+        self.pending_hits: list[int] = []      # ips of armed HitProbes since the last flush
         for ip in fc.pc_of_ip:
             op = words[ip]
             if op == OP_PROBE:
@@ -929,7 +970,9 @@ class FunctionCompiler:
                 lab.types = self.labels[-1].types   # only back-edges reach the OSR loop header
             if lab is not None:
                 if self.reachable:
+                    self.flush_hits()
                     b.branch(self.edge_to(ip, self.vs))
+                self.pending_hits = []      # (flushed above when reachable)
                 if lab.types is not None:
                     self.enter_label(lab)
                 else:
@@ -938,6 +981,7 @@ class FunctionCompiler:
                 if self.reachable:
                     if probed:
                         self.probe(ip)
+                    self.flush_hits()
                     b.branch(self.edge_to(-1, self.vs))
                 self.enter_label(self.labels[-1])
                 self.instr(op, ip)
@@ -946,6 +990,8 @@ class FunctionCompiler:
                 continue
             if probed:
                 self.probe(ip)
+            if op not in _STRAIGHT:
+                self.flush_hits()
             self.instr(op, ip)
         if self.reachable:   # cannot happen: the last instruction is the final end (return)
             b.unreachable()
@@ -1629,6 +1675,10 @@ _SIMPLE = {
 }
 
 _COMPARES = frozenset(range(0x45, 0x67))
+# instructions that neither branch, call, end a block nor run a helper: a run of HitProbe
+# locations continues across them (flush_hits); the ones that trap store the run on that path
+_STRAIGHT = frozenset([0x01, 0x1A, 0x1B, 0x1C, *range(0x20, 0x25), *range(0x28, 0x3F),
+                       *range(0x41, 0xC5), 0xD0, 0xD1, 0xD2, *range(0x100, 0x108)])
 
 F = FunctionCompiler
 _HANDLERS = {
