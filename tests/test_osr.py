@@ -201,3 +201,26 @@ def test_osr_stress_quick(name):
 def test_osr_stress_all_workloads(name):
     _stress(name, thresholds=[1, 2, 3, 5, 7, 13, 50], jit_thresholds=[1, 3, 10**9],
             opt_level=2)
+
+
+def test_no_osr_variant_for_a_function_that_fires_its_probes_by_deoptimizing():
+    """Tier jit: a function with more generic (Python) probes than jit_max_generic_probes fires
+    them by deoptimizing to the interpreter, which then runs the rest of the activation. Its
+    loop counters used to ask for an OSR variant there, compiled at the cost of the whole
+    function and leaving again at the next probe (deoxys with a Python probe at every branch:
+    13 variants, 6 s per run). Now none is compiled, and every probe still fires."""
+    from wizardpy import FuncProbe
+    e = Engine(EngineConfig(tier="jit", jit_osr=True, jit_osr_threshold=1))
+    m = Module(e, wat2wasm(NESTED))
+    f = m.func_index("main")
+    pcs = [pc for pc, _ in m.code_of(f).instrs][:12]
+    fired = [0]
+    e.instrument.insert_many(m, [(f, pc, FuncProbe(lambda loc: fired.__setitem__(0, fired[0] + 1)))
+                                 for pc in pcs])
+    assert e.instrument.generic_sites(m, f - m.num_imported_funcs) > 8
+    ei = Engine(tier="int")
+    ref = Linker(ei).instantiate(Module(ei, wat2wasm(NESTED)))
+    inst = Linker(e).instantiate(m)
+    assert inst.exports["main"](50) == ref.exports["main"](50)
+    assert e.jit.counters()["OSR variants compiled"] == 0
+    assert fired[0] > 50 * 10 and not e.jit.errors

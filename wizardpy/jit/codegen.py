@@ -43,7 +43,7 @@ import weakref
 
 import llvmlite.binding as llvm
 
-from .compiler import HELPERS, Layout, ModuleCompiler
+from .compiler import HELPERS, Layout, ModuleCompiler, max_generic_probes
 
 
 class CompileStats:
@@ -350,6 +350,13 @@ class JIT:
         ins = self.engine.__dict__.get("_instrument")
         return ins is not None and ins.generic_sites(module, d) > self.max_generic
 
+    def _fires_by_deopt(self, module, d) -> bool:
+        """d's compiled code fires its generic probes by deoptimizing (more of them than
+        jit_max_generic_probes, default 8: compiler.py deopt_fire)."""
+        ins = self.engine.__dict__.get("_instrument")
+        return ins is not None and \
+            ins.generic_sites(module, d) > max_generic_probes(self.engine.config)
+
     def _hold(self, rec: _ModuleCode, d, fptr) -> None:
         """Keep d interpreted: counters off (0 wraps: no hook for 2^32 decrements) until a probe
         change makes it eligible (`invalidate` re-arms them)."""
@@ -385,6 +392,14 @@ class JIT:
                 fptr.osr_count = self.osr_threshold
                 return null
             addr = rec.osr.get((d, ip))
+            if addr is None and d in rec.code and self._fires_by_deopt(module, d):
+                # its compiled code deoptimizes to fire its many generic probes (compiler.py
+                # deopt_fire): an OSR variant would do the same at the next probe, after a
+                # compilation that costs as much as the function's. No OSR until its probes
+                # change (invalidate re-arms the counters)
+                self.probe_holds += 1
+                fptr.osr_count = 0
+                return null
             if addr is None:
                 fresh = d not in rec.code
                 self._compile(module, [d] if fresh else [], osr=(d, ip))

@@ -164,6 +164,13 @@ def _pure(key) -> bool:
     return type(key) is tuple
 
 
+def max_generic_probes(config) -> int:
+    """A function with more generic probe sites than this fires them by deoptimizing
+    (FunctionCompiler.deopt_fire): config.jit_max_generic_probes, default 8."""
+    mg = config.jit_max_generic_probes
+    return 8 if mg is None else max(0, int(mg))
+
+
 class ModuleCompiler:
     """Builds one LLVM module holding the compiled functions of one Wasm module."""
 
@@ -217,8 +224,7 @@ class ModuleCompiler:
         # more generic probe sites than this in a function: they deoptimize to fire
         # (FunctionCompiler.deopt_fire); the threshold of the tiered tier, beyond which such a
         # function is not compiled at all
-        mg = engine.config.jit_max_generic_probes
-        self.max_generic = 8 if mg is None else max(0, int(mg))
+        self.max_generic = max_generic_probes(engine.config)
         L = layout
         self.t_flags = [o for o in (L.t_global_probes, L.t_limits) if o is not None]
 
