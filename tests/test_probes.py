@@ -9,9 +9,8 @@ from wizardpy.instrumentation import (CountMoreProbe, CountProbe, DynamicLoc, Fr
                                       FuncProbe, OperandProbe, Probe, ProbeAction,
                                       StaleFrameError)
 
-WAT = r"""
-(module
-  (memory (export "memory") 1)
+# sum(n) = 0 + 1 + ... + n-1 in a loop that starts the function (shared by the probe tests)
+SUM_FUNC = r"""
   (func $sum (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
     loop $l                                  ;; the first instruction is a loop
       local.get $s local.get $i i32.add local.set $s
@@ -19,6 +18,11 @@ WAT = r"""
       local.get $n i32.lt_s br_if $l
     end
     local.get $s)
+"""
+
+WAT = r"""
+(module
+  (memory (export "memory") 1)""" + SUM_FUNC + r"""
   (func $exits (export "exits") (param i32) (result i32)
     block
       local.get 0 i32.eqz br_if 0

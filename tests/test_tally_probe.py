@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import pytest
 from spec_cache import wat2wasm
-from test_probes import TIER_CONFIGS, fidx, inst_of, pcs, spy, tier_engine
+from test_probes import SUM_FUNC, TIER_CONFIGS, fidx, inst_of, pcs, spy, tier_engine
 
 from wizardpy import Module
 from wizardpy.instrumentation import FuncProbe, OperandProbe, TallyProbe
 
 WAT = r"""
-(module
-  (func $sum (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
-    loop $l
-      local.get $s local.get $i i32.add local.set $s
-      local.get $i i32.const 1 i32.add local.tee $i
-      local.get $n i32.lt_s br_if $l
-    end
-    local.get $s)
+(module""" + SUM_FUNC + r"""
   (func $pick (export "pick") (param i32) (result i32)
     block block block
       local.get 0 br_table 0 1 2
