@@ -125,7 +125,7 @@ def make_builder(root=""):
         sources=[os.path.join(root, "native", n) for n in ("interp.c", "runtime.c", "jit_support.c",
                                                            "fusion.c")],
         include_dirs=[os.path.join(root, "native")],
-        depends=[os.path.join(root, "native", n) for n in ("wizard.h", "fusion.h")],
+        depends=[os.path.join(root, "native", n) for n in ("wizard.h", "fusion.h", "probes.h")],
         libraries=["pthread"],
         extra_compile_args=CFLAGS,
     )

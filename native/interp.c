@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include "wizard.h"
+#include "probes.h"
 
 /* Implemented in Python (cffi `extern "Python+C"`), see wizardpy/native.py. */
 int wz_host_call(wz_thread *t, wz_func *f, uint32_t base);
@@ -486,16 +487,7 @@ L_ghook: {
 L_probe: {
     uint32_t i = (uint32_t)(ip - code);
     t->probe_fires++;
-    if (func->probe_counts) func->probe_counts[i]++;          /* native count probes */
-    if (func->probe_python) {
-        uint8_t fl = func->probe_python[i];
-        if (UNLIKELY(fl & WZ_PF_HIT)) wz_probe_hit(func, i);   /* one-shot hit probes */
-        if (fl & WZ_PF_TALLY) {                                 /* tally probes: top of stack */
-            uint64_t *tb = func->probe_tally[i], v = (uint32_t)sp[-1];
-            tb[1 + (v < tb[0] - 1 ? v : tb[0] - 1)]++;
-        }
-    }
-    if (!func->probe_python || (func->probe_python[i] & WZ_PF_PYTHON)) {
+    if (wz_native_probes(func, i, sp)) {                    /* native probes (probes.h) */
         SYNC();
         t->probe_site = (uintptr_t)ip;
         rc = wz_probe_fire(t, 0);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <string.h>
 #include "wizard.h"
+#include "probes.h"
 
 int wz_host_call(wz_thread *t, wz_func *f, uint32_t base);
 int wz_probe_fire(wz_thread *t, uint32_t global_);
@@ -95,16 +96,8 @@ int wz_jit_probe(wz_thread *t, wz_func *f, uint32_t ip)
 {
     if (f->code[ip] != OP_PROBE) return 0;
     t->probe_fires++;
-    if (f->probe_counts) f->probe_counts[ip]++;
-    if (f->probe_python) {
-        uint8_t fl = f->probe_python[ip];
-        if (fl & WZ_PF_HIT) wz_probe_hit(f, ip);
-        if (fl & WZ_PF_TALLY) {       /* the top of the stack was written out (t->sp) */
-            uint64_t *tb = f->probe_tally[ip], v = (uint32_t)t->stack[t->sp - 1];
-            tb[1 + (v < tb[0] - 1 ? v : tb[0] - 1)]++;
-        }
-    }
-    if (!f->probe_python || (f->probe_python[ip] & WZ_PF_PYTHON)) {
+    /* the frame was written out: the operand stack ends at t->sp */
+    if (wz_native_probes(f, ip, t->stack + t->sp)) {
         t->probe_site = (uintptr_t)(f->code + ip);
         return wz_probe_fire(t, 0);
     }
