@@ -615,7 +615,7 @@ class Instrumentation:
         self.engine = engine
         self._sites: dict[tuple, _Site] = {}          # (module, func, pc) -> site
         self._light: dict[tuple, HitProbe] = {}       # (module, func, pc) -> the HitProbe
-                                                      # alone there, inserted by the fast path
+                                                      # alone there, inserted by _insert_hits
                                                       # without a _Site (made when needed)
         self._by_addr: dict[int, _Site] = {}          # address of the code word -> site
         self._globals: tuple = ()                     # all global probes, insertion order
@@ -795,10 +795,8 @@ class Instrumentation:
             return 0
         if tally:                               # check them all before changing anything
             for func, pc, d, ip, p in todo:
-                if _native(p) == PF_TALLY and not (
-                        pc and self._top_type(module, _Site(self, module, func, pc, d, ip)) == 0x7F):
-                    raise ValueError(f"a TallyProbe needs an i32 on top of the stack: not so "
-                                     f"before {module.func_name(func)} +{pc}")
+                if _native(p) == PF_TALLY:
+                    self._check_tally(module, _Site(self, module, func, pc, d, ip))
         bufs = self._buffers(module)
         counts, hw = bufs[0], self._hitwords[module]
         code, ops = module._code, module._probe_ops
@@ -810,26 +808,8 @@ class Instrumentation:
         if fusion:
             back, span = self._seq_map(module)
             unfused = module._unfused
-        offs = module._code_offsets
         for func, pc, d, ip, p in todo:
             flag = _native(p)
-            if flag == PF_HIT and pc:
-                # a light site: no _Site (made by _lookup when the location is touched again)
-                w = offs[d] + ip
-                light[(module, func, pc)] = p
-                hw.reset(w)
-                p._attach(hw, w, (func, pc))
-                h = back[w] if fusion else 0
-                if h:
-                    s = w - h + 1
-                    if code[s] >= 0x200:      # un-fuse: no superinstruction runs over a probe
-                        unfused[s] = code[s]
-                        code[s] = ops[s]
-                set_w.append(w)
-                set_f.append(flag)
-                if func not in changed:
-                    changed[func] = pc
-                continue
             site = _Site(self, module, func, pc, d, ip)
             known[(module, func, pc)] = site
             site.probes = (p,)

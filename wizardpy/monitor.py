@@ -280,7 +280,7 @@ def basic_blocks(module, func) -> list[BasicBlock]:
     got = cache.get(fidx)
     if got is None:
         leaders = _leaders(module, fidx)
-        pcs = [pc for pc, _ in fc.instrs]
+        pcs = instruction_table(module, fidx)[0]
         cuts = [k for k, pc in enumerate(pcs) if pc in leaders]
         cuts.append(len(pcs))
         new = object.__new__
