@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from spec_cache import wat2wasm
+from test_probes import SUM_FUNC
 
 from wizardpy import Engine, Linker, Module, Trap
 from wizardpy.fusion import OP_FUSED_BASE, plan, supported
@@ -10,14 +11,7 @@ from wizardpy.instrumentation import CountProbe, FuncProbe, OperandProbe
 
 WAT = r"""
 (module
-  (memory (export "memory") 1)
-  (func $sum (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
-    loop $l
-      local.get $s local.get $i i32.add local.set $s
-      local.get $i i32.const 1 i32.add local.tee $i
-      local.get $n i32.lt_s br_if $l
-    end
-    local.get $s)
+  (memory (export "memory") 1)""" + SUM_FUNC + r"""
   (func $mix (export "mix") (param $n i32) (result i64) (local $x i64) (local $y i64)
     i64.const 7 local.set $y
     loop $l

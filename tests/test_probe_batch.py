@@ -8,6 +8,7 @@ import io
 
 import pytest
 from spec_cache import wat2wasm
+from test_probes import SUM_FUNC
 
 from wizardpy import Engine, ExitStatus, Linker, Module, Trap, WasiConfig
 from wizardpy.instrumentation import CountMoreProbe, CountProbe, FuncProbe, OperandProbe, Probe
@@ -15,14 +16,7 @@ from wizardpy.monitor import Session, basic_blocks, defined_functions, instructi
 
 WAT = r"""
 (module
-  (memory (export "memory") 1)
-  (func $sum (export "sum") (param $n i32) (result i32) (local $i i32) (local $s i32)
-    loop $l
-      local.get $s local.get $i i32.add local.set $s
-      local.get $i i32.const 1 i32.add local.tee $i
-      local.get $n i32.lt_s br_if $l
-    end
-    local.get $s)
+  (memory (export "memory") 1)""" + SUM_FUNC + r"""
   (func $add (export "add") (param i32 i32) (result i32)
     local.get 0 local.get 1 i32.add)
   (func $twice (export "twice") (param i32) (result i32)
