@@ -151,15 +151,15 @@ def seq_len(fused: int) -> int:
 def fuse_module(module) -> None:
     """Fuse the module's code buffer (`module._code`, functions at `module._code_offsets`) in
     native code (native/fusion.c, the same rules as `plan`). `module._unfused` (a native word
-    array, every wz_func's `probe_fused`) keeps the fused word of each sequence that a probe
-    has un-fused, at the word of its first instruction (0: not un-fused)."""
+    array, every wz_func's `probe_fused`, made with the module's probe buffers when its first
+    probe is inserted: `unfused_words`) keeps the fused word of each sequence that a probe has
+    un-fused, at the word of its first instruction (0: not un-fused)."""
     module._unfused = None
     module._fuse_ips = {}
     module._fused_count = 0
     if not getattr(module.engine.config, "superinstructions", True):
         return
-    from .native import ffi, lib
-    module._unfused = ffi.new("uint32_t[]", max(module._code_total, 1))
+    from .native import lib
     code, ops = module._code, module._probe_ops
     total = 0
     for fc, off in zip(module.codes, module._code_offsets):
@@ -170,6 +170,14 @@ def fuse_module(module) -> None:
                 raise AssertionError(f"superinstructions: unexpected internal code in {fc.index}")
             total += r
     module._fused_count = total
+
+
+def unfused_words(module):
+    """`module._unfused`, allocated on first use (no memory for a module never probed)."""
+    if module._unfused is None:
+        from .native import ffi
+        module._unfused = ffi.new("uint32_t[]", max(module._code_total, 1))
+    return module._unfused
 
 
 def _seq_at(module, d: int, ip: int):
@@ -191,7 +199,7 @@ def _seq_at(module, d: int, ip: int):
         s = off + ips[j]
         word = code[s]
         if word < OP_FUSED_BASE:
-            word = saved[s]
+            word = saved[s] if saved is not None else 0
         if word >= OP_FUSED_BASE:
             n = seq_len(word)
             if j + n > k:
@@ -208,7 +216,7 @@ def unfuse(module, d: int, ip: int) -> None:
         s, fused, _ = r
         code = module._code
         if code[s] >= OP_FUSED_BASE:
-            module._unfused[s] = fused
+            unfused_words(module)[s] = fused
             code[s] = module._probe_ops[s]
 
 
@@ -220,10 +228,11 @@ def refuse(module, d: int, ip: int) -> None:
         return
     s, fused, ws = r
     code = module._code
-    if module._unfused[s] and code[s] == module._probe_ops[s] and \
+    saved = module._unfused
+    if saved is not None and saved[s] and code[s] == module._probe_ops[s] and \
             all(code[m] < 0x120 for m in ws[1:]):
-        code[s] = module._unfused[s]
-        module._unfused[s] = 0
+        code[s] = saved[s]
+        saved[s] = 0
 
 
 def original_word(code, probe_ops, ip: int) -> int:

@@ -30,6 +30,7 @@ import itertools
 from typing import Callable
 
 from .errors import ProbeError, Trap, WizardError
+from .fusion import unfused_words
 from .traps import WZ_TRAP_HOST, pc_of
 from .opcodes import SIGNATURES as _SIGS
 from .values import from_raw, to_raw
@@ -1311,6 +1312,8 @@ class Instrumentation:
             b = (ffi.new("uint64_t[]", n), ffi.new("uint8_t[]", n), ffi.new("uint8_t[]", n),
                  ffi.new("uint32_t[]", n) if module.__dict__.get("_fused_count") else ffi.NULL)
             self._bufs[module] = b
+            if b[3]:
+                unfused_words(module)       # (superinstructions: wz_func.probe_fused)
             self._hitwords[module] = _HitWords(b[2])
             module._probe_counts, module._probe_python, module._probe_hits, module._probe_seq = b
             for inst in self.engine._instances:
@@ -1343,6 +1346,7 @@ class Instrumentation:
             p.probe_hits = b[2] + offs[d]
             if b[3]:
                 p.probe_seq = b[3] + offs[d]
+                p.probe_fused = module._unfused + offs[d]
 
     def _global_counter(self):
         if self._gcount is None:

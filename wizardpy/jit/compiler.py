@@ -635,34 +635,28 @@ class FunctionCompiler:
                 # a condition: c[0] += (v == 0), c[1] += (v != 0), at fixed addresses, so
                 # that LLVM may keep both counters in registers through a loop
                 nz = b.icmp_unsigned("!=", top, ir.Constant(i32, 0))
-                self.add_at(addr, b.zext(b.not_(nz), i64))
-                self.add_at(addr + 8, b.zext(nz, i64))
+                self.bump(b.inttoptr(ir.Constant(i64, addr), ptr), b.zext(b.not_(nz), i64))
+                self.bump(b.inttoptr(ir.Constant(i64, addr + 8), ptr), b.zext(nz, i64))
             else:
                 idx = b.zext(top, i64)
                 lim = self.c64(n - 1)
                 idx = b.select(b.icmp_unsigned("<", idx, lim), idx, lim) if n > 1 else lim
-                p = b.gep(b.inttoptr(ir.Constant(i64, addr), ptr), [idx], source_etype=i64,
-                          inbounds=True)
-                v = b.load(p, typ=i64)
-                v.set_metadata("tbaa", self.mc.tbaa_count)
-                b.store(b.add(v, self.c64(1)), p).set_metadata("tbaa", self.mc.tbaa_count)
+                self.bump(b.gep(b.inttoptr(ir.Constant(i64, addr), ptr), [idx],
+                                source_etype=i64, inbounds=True))
         if hit:
             self.pending_hits.append(ip)     # stored where the run ends (flush_hits)
         if not count:
             return
         cp = self.ifld(self.f, self.L.f_probe_counts, ptr)
-        p = b.gep(cp, [self.c64(ip)], source_etype=i64, inbounds=True)
-        v = b.load(p, typ=i64)
-        v.set_metadata("tbaa", self.mc.tbaa_count)
-        b.store(b.add(v, self.c64(1)), p).set_metadata("tbaa", self.mc.tbaa_count)
+        self.bump(b.gep(cp, [self.c64(ip)], source_etype=i64, inbounds=True))
 
-    def add_at(self, addr: int, inc):
-        """`*(uint64_t *)addr += inc` (a native probe counter at a fixed address)."""
+    def bump(self, p, inc=None):
+        """`*(uint64_t *)p += inc` (default 1): a native probe counter."""
         b = self.b
-        p = b.inttoptr(ir.Constant(i64, addr), ptr)
         v = b.load(p, typ=i64)
         v.set_metadata("tbaa", self.mc.tbaa_count)
-        b.store(b.add(v, inc), p).set_metadata("tbaa", self.mc.tbaa_count)
+        b.store(b.add(v, self.c64(1) if inc is None else inc), p) \
+            .set_metadata("tbaa", self.mc.tbaa_count)
 
     def operand_probe(self, ip, h):
         """OperandProbes (and counters) only: the callback needs the top of stack, not the frame.
