@@ -7,14 +7,17 @@ warm-up and after the cycles (both after gc.collect(): engines hold reference cy
 cffi handle, which the cyclic GC frees) and must stay within a tolerance. Figures are printed
 (`pytest -s`). Every measurement runs in a fresh child process.
 
-The JIT tiers ("jit", and "tiered" compiling at the first call) run 200 cycles (a cycle compiles
-with LLVM: ~50 ms), measured after glibc's malloc_trim (LLVM's freed heap is otherwise kept
-mapped), and the C heap in use (mallinfo2) is checked too: it is exact where RSS moves in steps.
-What remains per JIT engine is llvmlite's own (~1.7 KiB: each PassBuilder leaks its
-PassInstrumentationCallbacks, each MCJIT engine ~140 bytes; see wizardpy/jit/codegen.py). One
-Engine loading a fresh module per cycle is measured too: an Engine keeps every instance it created
-(and so its module) until it is dropped, so that grows on every tier (~17 KiB per cycle on
-"int"); the JIT may only add what the code of those live modules needs.
+The JIT tiers ("jit", and "tiered" compiling at the first call) run 1,000 cycles too (a cycle
+compiles with LLVM: ~15 ms), measured after glibc's malloc_trim (LLVM's freed heap is otherwise
+kept mapped), and the C heap in use (mallinfo2) is checked too: it is exact where RSS moves in
+steps. What remains is inside llvmlite, per compilation, not per engine: every optimisation run
+adds a callback (~45 bytes) to its PassBuilder that is never removed, and a PassBuilder leaks
+~1.5 KiB when disposed; the JITs share builders and replace each after 32 runs (see
+wizardpy/jit/codegen.py `_BuilderPool`), ~0.1 KiB per compilation in all (1.7 KiB per JIT engine
+when each had its own). One Engine loading a fresh module per cycle is measured too: like a
+wasmtime Store, an Engine keeps every instance it created (and so its module) until it is
+dropped, so that grows on every tier (~17 KiB per cycle on "int"); the JIT may only add what the
+code of those live modules needs.
 """
 from __future__ import annotations
 
@@ -51,9 +54,11 @@ RICH = """
   (func (export "grow") (result i32) i32.const 1 memory.grow))
 """
 TOLERANCE_KB = 6 * 1024          # per 1,000 cycles
-JIT_CYCLES, JIT_WARMUP = 200, 50
-HEAP_KB_PER_CYCLE = 3             # JIT, fresh engines: C heap left per cycle (llvmlite's ~1.7 KiB
-                                  # per JIT engine, 1.1 engines per cycle)
+JIT_CYCLES, JIT_WARMUP = 1000, 50
+SHARED_CYCLES = 200               # one Engine: what grows is the live modules' (bounded per cycle)
+HEAP_KB_PER_CYCLE = 0.5           # JIT, fresh engines: C heap left per cycle (llvmlite's ~0.1 KiB
+                                  # per compilation, ~1.3 compilations per cycle; measured 0.11 on
+                                  # "jit", 0.16-0.25 on "tiered"; 1.7 KiB before the shared pool)
 LIVE_CODE_KB = 48                 # JIT, one Engine: RSS per cycle for the code of the modules it
 LIVE_CODE_HEAP_KB = 12            # keeps (~1.3 compilations per cycle, each ~3 pages of code
                                   # and data + MCJIT's copy of the object file, ~5 KiB of heap)
@@ -196,9 +201,9 @@ def _jit_or_skip():
 
 
 def test_jit_engine_frees_llvm():
-    """Each JIT Engine's LLVM execution engine (its machine code and target machine) and pass
-    builders are freed when the Engine is collected (wizardpy/jit/codegen.py: weakref.finalize);
-    llvmlite itself frees none of them (~3 MiB per engine stayed before)."""
+    """Each JIT Engine's LLVM execution engine (its machine code and target machine) is freed
+    when the Engine is collected (wizardpy/jit/codegen.py: weakref.finalize); llvmlite itself
+    frees none (~3 MiB per engine stayed before)."""
     import weakref
 
     from wizardpy.jit import codegen
@@ -219,6 +224,54 @@ def test_jit_engine_frees_llvm():
     assert all(r() is None for r in refs) and len(freed) >= 5
 
 
+def test_jit_engines_share_pass_builders():
+    """Pass builders (which llvmlite cannot free completely) are shared by the JIT engines of
+    the process: ten engines compiling one after the other create at most one per optimisation
+    level, and a builder is replaced only after `RUNS` runs."""
+    from wizardpy.jit import codegen
+    _jit_or_skip()
+    made = []
+    orig = codegen.llvm.create_pass_builder
+    pool = codegen._BUILDERS
+    codegen._BUILDERS = codegen._BuilderPool()
+    codegen.llvm.create_pass_builder = lambda *a: (made.append(1), orig(*a))[1]
+    try:
+        for _ in range(10):
+            e = Engine(tier="jit")
+            assert Linker(e).instantiate(Module(e, FIB)).exports["fib"](15) == 610
+        assert len(made) == 1
+        for _ in range(codegen._BuilderPool.RUNS):
+            e = Engine(tier="jit")
+            assert Linker(e).instantiate(Module(e, FIB)).exports["fib"](10) == 55
+        assert len(made) == 2          # the first was disposed after RUNS runs
+    finally:
+        codegen.llvm.create_pass_builder = orig
+        codegen._BUILDERS = pool
+
+
+def test_jit_engines_compile_in_threads():
+    """Two threads compiling at once (llvmlite releases the GIL while LLVM runs) each take a
+    builder of their own from the shared pool."""
+    import threading
+
+    _jit_or_skip()
+    errors, results = [], []
+
+    def work():
+        try:
+            for _ in range(8):
+                e = Engine(tier="jit")
+                results.append(Linker(e).instantiate(Module(e, FIB)).exports["fib"](20))
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and results == [6765] * 16
+
+
 JIT_TIERS = [pytest.param("jit", {}, id="jit"),
              pytest.param("tiered", {"jit_threshold": 1}, id="tiered-threshold-1")]
 
@@ -227,9 +280,8 @@ JIT_TIERS = [pytest.param("jit", {}, id="jit"),
 def test_jit_cycles_do_not_grow_rss(tier, knobs):
     """A fresh JIT Engine per cycle: everything LLVM allocated for it is freed (before: ~110-135
     KiB per cycle, mostly llvmlite's never-freed module pass managers). RSS moves in steps of up
-    to ~2 MiB (1 MiB pymalloc arenas, heap fragmentation) whatever the number of cycles, so the
-    RSS check gets the whole 1,000-cycle budget; the C heap in use is the precise figure: what
-    stays is llvmlite's ~1.7 KiB per JIT engine (1.1 engines per cycle)."""
+    to ~2 MiB (1 MiB pymalloc arenas, heap fragmentation) whatever the number of cycles; the C
+    heap in use is the precise figure: what stays is llvmlite's ~0.1 KiB per compilation."""
     _jit_or_skip()
     n = JIT_CYCLES
     r0, r1, dt, h0, h1 = _measure_in_fresh_process(n, JIT_WARMUP, tier=tier, knobs=knobs,
@@ -249,7 +301,7 @@ def test_jit_shared_engine_adds_only_live_code(tier, knobs):
     the JIT may only add what its compiled code of those live modules needs (before: ~147 KiB
     per cycle more than "int")."""
     _jit_or_skip()
-    n = JIT_CYCLES
+    n = SHARED_CYCLES
     i0, i1, _, ih0, ih1 = _measure_in_fresh_process(n, JIT_WARMUP, tier="int", shared=True,
                                                      trim=True)
     r0, r1, dt, h0, h1 = _measure_in_fresh_process(n, JIT_WARMUP, tier=tier, knobs=knobs,

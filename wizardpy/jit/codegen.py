@@ -1,7 +1,8 @@
 """llvmlite back end: target machine, optimisation pipeline, MCJIT engine, compiled-code registry,
 tiering (tier-up, on-stack replacement) and invalidation.
 
-One `JIT` per `Engine` (no module-level state). LLVM is set up on the first compilation, so an
+One `JIT` per `Engine`; its only module-level object is the pool of idle LLVM pass builders
+(`_BUILDERS`, no engine state: see `_BuilderPool` for why it is process-wide). LLVM is set up on the first compilation, so an
 engine of tier "tiered" that never gets hot pays nothing for it. Native helpers
 (native/jit_support.c) are resolved by name through `llvm.add_symbol`.
 
@@ -30,14 +31,15 @@ Memory (measured with malloc_trim, see tests/test_lifecycle.py): each compilatio
 into an LLVM context of its own, and once its machine code is finalized the IR module is removed
 from the execution engine and freed with its context (MCJIT keeps code and symbols without it;
 the global context would keep every constant and type ever parsed). llvmlite 0.50 frees no
-execution engine or pass builder when its Python object is collected: the JIT's are closed by a
-finalizer (`_free_llvm`); module pass managers are disposed after their run (`_dispose_pm`:
+execution engine or pass builder when its Python object is collected: the JIT's engine is closed
+by a finalizer (`_free_llvm`); module pass managers are disposed after their run (`_dispose_pm`:
 llvmlite's `close()` is a no-op for them, ~75 KiB per O2 compilation); a PassBuilder leaks its
 PassInstrumentationCallbacks (~1.5 KiB) when disposed and every run adds a callback to them, so
-builders are reused for a few runs (`_Pipelines`).
+builders are shared by the JITs of the process and reused for a few dozen runs (`_BuilderPool`).
 """
 from __future__ import annotations
 
+import threading
 import time
 import weakref
 
@@ -70,10 +72,9 @@ class CompileStats:
                 f"{self.opt_seconds * 1e3:.1f}, mc {self.mc_seconds * 1e3:.1f})>")
 
 
-def _free_llvm(ee, pipelines) -> None:
-    """Free a JIT's LLVM objects: its pass builders, then its execution engine (with the machine
-    code and the target machine the builders used)."""
-    pipelines.close()
+def _free_llvm(ee) -> None:
+    """Free a JIT's LLVM objects: its execution engine (with the machine code and its target
+    machine)."""
     ee.close()
 
 
@@ -88,49 +89,67 @@ def _dispose_pm(pm) -> None:
         pm.close()
 
 
-class _Pipelines:
-    """The IR optimisation pipelines of one JIT: a PassBuilder per optimisation level, reused.
+class _BuilderPool:
+    """Idle LLVM pass builders, shared by the JITs of the process: the one process-wide object
+    of the JIT. It holds no engine state (a builder is a stateless recipe for the optimisation
+    pipeline); it exists because llvmlite cannot free a PassBuilder completely.
 
     llvmlite leaks a PassBuilder's PassInstrumentationCallbacks (~1.5 KiB) when it is disposed,
     and each run registers one more callback in them that is never removed (~45 bytes; and every
     later run calls all of them, so a builder that lives forever makes compilation slower and
-    slower: 3x after 1000 runs). A builder is therefore used for `RUNS` runs, then replaced.
+    slower: 3x after 1000 runs). A builder is therefore used for `RUNS` runs, then disposed.
+    Builders were per JIT before: every JIT engine leaked ~1.5 KiB (tests/test_lifecycle.py).
     The stale callbacks belong to the OptNone instrumentation of a finished run; they only read
     their (dead) object for functions marked `optnone`, which the JIT never emits.
-    A module pass manager is built per run: an O2 pipeline cannot run twice (LLVM asserts)."""
 
-    RUNS = 8
+    A builder is taken for one run and given back (a lock guards the lists: llvmlite releases
+    the GIL while LLVM runs, so two threads compiling get two builders). Builders are made with
+    a target machine of the pool's own per (cpu, features), which lives as long as they do."""
 
-    def __init__(self, tm):
-        self.tm = tm                # the execution engine's (which frees it)
-        self.builders: dict = {}    # level -> [PipelineTuningOptions, PassBuilder, runs]
+    RUNS = 32
 
-    def run(self, mod, level: int) -> None:
-        b = self.builders.get(level)
-        if b is None or b[2] >= self.RUNS:
-            if b is not None:
-                b[1].close()
-                b[0].close()
-            pto = llvm.create_pipeline_tuning_options(level)
-            b = self.builders[level] = [pto, llvm.create_pass_builder(self.tm, pto), 0]
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._idle: dict = {}        # (cpu, features, level) -> [[pto, PassBuilder, runs], ...]
+        self._tms: dict = {}         # (cpu, features) -> TargetMachine
+
+    def run(self, mod, level: int, target, cpu: str, features: str) -> None:
+        """Optimise `mod` at `level` with a builder for this target."""
+        key = (cpu, features, level)
+        with self._lock:
+            idle = self._idle.setdefault(key, [])
+            b = idle.pop() if idle else None
+            if b is None:
+                tm = self._tms.get(key[:2])
+                if tm is None:
+                    tm = self._tms[key[:2]] = target.create_target_machine(
+                        cpu=cpu, features=features, opt=min(max(level, 1), 3), jit=True)
+                pto = llvm.create_pipeline_tuning_options(level)
+                b = [pto, llvm.create_pass_builder(tm, pto), 0]
         b[2] += 1
         pb = b[1]
-        if level == 0:
-            pm = llvm.create_new_module_pass_manager()
-            pm.add_sroa_pass()           # locals and label slots -> SSA (what mem2reg does)
-            pm.add_simplify_cfg_pass()
-        else:
-            pm = pb.getModulePassManager()
         try:
-            pm.run(mod, pb)
+            if level == 0:
+                pm = llvm.create_new_module_pass_manager()
+                pm.add_sroa_pass()           # locals and label slots -> SSA (what mem2reg does)
+                pm.add_simplify_cfg_pass()
+            else:
+                pm = pb.getModulePassManager()
+            try:
+                pm.run(mod, pb)
+            finally:
+                _dispose_pm(pm)
         finally:
-            _dispose_pm(pm)
+            if b[2] >= self.RUNS:
+                b[1].close()
+                b[0].close()
+            else:
+                with self._lock:
+                    self._idle[key].append(b)
 
-    def close(self) -> None:
-        for pto, pb, _ in self.builders.values():
-            pb.close()
-            pto.close()
-        self.builders.clear()
+
+# the JIT engines' shared pass builders (see `_BuilderPool`: why this one object is process-wide)
+_BUILDERS = _BuilderPool()
 
 
 class _ModuleCode:
@@ -186,7 +205,7 @@ class JIT:
         ffi = engine.ffi
         self.ffi = ffi
         self.layout = Layout(ffi)
-        self.ee = self._pipelines = None  # LLVM, set up on the first compilation
+        self.ee = None                    # LLVM, set up on the first compilation
         self._counter = 0
         self._mods = weakref.WeakKeyDictionary()   # Module -> _ModuleCode
         self.stats: list[CompileStats] = []
@@ -232,14 +251,14 @@ class JIT:
         tm = target.create_target_machine(cpu=cpu, features=features,
                                           opt=min(self.opt_level, 3), jit=True)
         self.triple = triple
+        self._target = (target, cpu, features)   # what the optimisation pipeline is tuned for
         empty = llvm.parse_assembly("")
         empty.triple = triple
         self.ee = llvm.create_mcjit_compiler(empty, tm)     # owns the target machine
-        self._pipelines = _Pipelines(tm)
-        # llvmlite frees neither when the Python objects are collected (~3 MiB per Engine stayed
+        # llvmlite doesn't free it when the Python object is collected (~3 MiB per Engine stayed
         # before): freed with the JIT (the Engine's functions, the only users of the code, are
         # gone by then)
-        self._free = weakref.finalize(self, _free_llvm, self.ee, self._pipelines)
+        self._free = weakref.finalize(self, _free_llvm, self.ee)
 
     def _compile(self, module, defined, osr=None) -> dict:
         """Compile defined functions `defined` of `module` (as its code is now, probes
@@ -270,7 +289,8 @@ class JIT:
         try:
             mod = llvm.parse_assembly(text, ctx)
             mod.verify()
-            self._pipelines.run(mod, self.opt_level if osr is None else self.osr_opt_level)
+            _BUILDERS.run(mod, self.opt_level if osr is None else self.osr_opt_level,
+                          *self._target)
             t2 = time.perf_counter()
             if self.keep_ir:
                 self.last_ir[module] = str(mod)
