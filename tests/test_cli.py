@@ -303,3 +303,19 @@ def test_stats_reports_tiering_and_compile_errors():
     assert int(stats["functions compiled"]) > 0
     assert int(stats["OSR entries"]) > 0             # its hot loops move to compiled code
     assert int(stats["compile errors"]) == 0
+
+
+def test_stats_probe_firings_say_what_they_count():
+    """On "int" every probe site the interpreter reaches is counted; compiled code counts only
+    the sites where it calls out (Python probes), and the label says so (a label without a
+    colon: the rows are "label: value")."""
+    wasm = Path(__file__).resolve().parent.parent / "workloads" / "pomdp-fish" / "pomdp-fish.wasm"
+    for tier, label in (("int", "probe firings"),
+                        ("jit", "probe firings (compiled code counts only calls out)")):
+        p = wizardpy("run", "--tier", tier, "--monitor", "loops", "--stats", wasm, "1")
+        assert p.returncode == 0, p.stderr
+        stats = {k.strip(): v.strip() for k, v in
+                 (line.split(":", 1) for line in p.stderr.splitlines() if ":" in line)}
+        assert label in stats, stats
+        if tier == "int":
+            assert int(stats[label]) > 0             # loops' counters fire in the interpreter
