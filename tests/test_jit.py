@@ -841,3 +841,50 @@ def test_caller_locals_written_only_when_changed():
     ref = run("int")
     assert run("jit") == ref
     assert len(ref[1]) == 6 * 3 + 2
+
+
+CALLS = r"""
+(module
+  (func $div (export "div") (param i32 i32) (result i32)
+    local.get 0 local.get 1 i32.div_s)
+  (func $loop (export "loop") (param $n i32) (param $d i32) (result i32)
+    (local $i i32) (local $s i32)
+    loop $l
+      local.get $s local.get $i local.get $d call $div i32.add local.set $s
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_s br_if $l
+    end
+    local.get $s))
+"""
+
+
+def test_a_callee_recompiled_alone_keeps_its_callers_code_valid():
+    """Tier jit compiles a module whole (calls between its functions are direct). A callee
+    recompiled alone later (its probes changed, and changed back) is reached from the callers'
+    existing code through the dispatcher. The callers are not recompiled; results and the
+    trap's backtrace (through the recompiled callee) equal the interpreter's."""
+    from test_probes import fidx, inst_of
+
+    from wizardpy.instrumentation import CountProbe
+    out = {}
+    for tier in ("int", "jit"):
+        e = Engine(tier=tier)
+        m = Module(e, wat2wasm(CALLS))
+        inst = inst_of(e, m)
+        assert inst.exports["loop"](50, 3) == sum(i // 3 for i in range(50))
+        f = fidx(m, "div")
+        c = CountProbe()
+        e.instrument.insert(m, f, 0, c)                   # the callee changes: recompiled
+        assert inst.exports["loop"](10, 2) == sum(i // 2 for i in range(10))
+        assert c.count == 10
+        e.instrument.remove(m, f, 0, c)                   # and back: recompiled again
+        n = e.jit.functions_compiled if e.jit else 0
+        assert inst.exports["loop"](20, 4) == sum(i // 4 for i in range(20))
+        if e.jit:
+            assert e.jit.functions_compiled == n + 1      # only the callee
+            assert not e.jit.errors
+        with pytest.raises(Trap) as ti:
+            inst.exports["loop"](5, 0)
+        out[tier] = (ti.value.args[0], [(fr[0], fr[2]) for fr in ti.value.frames])
+    assert out["jit"] == out["int"]
+    assert [fi for fi, _ in out["int"][1]] == [fidx(m, "div"), fidx(m, "loop")]
