@@ -332,3 +332,23 @@ def test_jit_keeps_no_module_alive():
     del m, inst
     gc.collect()
     assert ref() is None and len(e.jit.last_ir) == 0 and e.jit.stats[-1].module is None
+
+
+def test_pass_builders_are_per_target():
+    """The shared pass builders are tuned for a target (jit_cpu, its features): an engine
+    compiling for a generic CPU gets builders of its own, and both engines' code runs right."""
+    import platform
+
+    from wizardpy.jit import codegen
+    _jit_or_skip()
+    pool = codegen._BUILDERS
+    codegen._BUILDERS = fresh = codegen._BuilderPool()
+    generic = "x86-64" if platform.machine() in ("x86_64", "AMD64") else "generic"
+    try:
+        for cpu in ("", generic):
+            e = Engine(tier="jit", jit_cpu=cpu)
+            assert Linker(e).instantiate(Module(e, FIB)).exports["fib"](15) == 610
+            assert not e.jit.errors
+        assert len(fresh._tms) == 2 and all(len(v) == 1 for v in fresh._idle.values())
+    finally:
+        codegen._BUILDERS = pool
