@@ -152,3 +152,93 @@ def test_a_trap_inside_a_straight_run_records_exactly_the_locations_it_passed(en
     assert h.hits == {(f, first), (f, after[0])}
     assert inst.exports["loads"](0, 4) == 1
     assert h.hits == {(f, first), (f, after[0]), (f, after[1])}
+
+
+LOOPS = r"""
+(module
+  (import "env" "seen" (func $seen (param i32)))
+  (memory 1)
+  ;; a loop without calls: exits by br_if, br to an outer block, br_table, return, a trap
+  ;; (load out of bounds at i == $trap_at) or falling out after its last back-edge; an inner
+  ;; loop nested in it
+  (func $walk (export "walk") (param $n i32) (param $mode i32) (param $trap_at i32) (result i32)
+    (local $i i32) (local $s i32) (local $j i32)
+    block $out
+      loop $l
+        local.get $i local.get $trap_at i32.eq
+        if
+          i32.const 70000 i32.load drop                 ;; out of bounds: traps
+        end
+        local.get $i i32.const 3 i32.rem_u
+        if (result i32)
+          local.get $s i32.const 1 i32.add
+        else
+          local.get $s i32.const 2 i32.add
+        end
+        local.set $s
+        i32.const 0 local.set $j
+        loop $inner
+          local.get $j i32.const 1 i32.add local.tee $j
+          i32.const 2 i32.lt_u br_if $inner
+        end
+        local.get $mode i32.const 1 i32.eq local.get $i i32.const 5 i32.eq i32.and
+        br_if $out                                       ;; mode 1: leave by br_if
+        local.get $mode i32.const 2 i32.eq local.get $i i32.const 6 i32.eq i32.and
+        if local.get $s return end                       ;; mode 2: return from inside
+        local.get $mode i32.const 3 i32.eq local.get $i i32.const 4 i32.eq i32.and
+        if
+          local.get $mode i32.const 3 i32.sub            ;; mode 3: br_table index 0: $out
+          br_table $out $l
+        end
+        local.get $i i32.const 1 i32.add local.tee $i
+        local.get $n i32.lt_u br_if $l
+      end
+      local.get $s i32.const 1000 i32.add local.set $s   ;; fell out after the last back-edge
+    end
+    local.get $s
+    call $seen
+    local.get $s))
+"""
+
+
+def _loops_run(tier, calls):
+    """HitProbes at every instruction of $walk; each call of `calls` runs; after each (and
+    from inside the host function $seen, called after the loop) the recorded locations."""
+    from wizardpy import FuncType, Linker, Trap
+    from wizardpy.types import I32
+    e = tier_engine(tier)
+    m = Module(e, wat2wasm(LOOPS))
+    f = fidx(m, "walk")
+    h = HitProbe()
+    e.instrument.insert_many(m, [(f, pc) for pc, _ in m.code_of(f).instrs], h)
+    log = []
+    linker = Linker(e)
+    linker.define_func("env", "seen", FuncType((I32,), ()),
+                       lambda s: log.append(("seen", s, frozenset(h.hits))))
+    inst = linker.instantiate(m)
+    for args in calls:
+        try:
+            log.append(("ret", inst.exports["walk"](*args), frozenset(h.hits)))
+        except Trap as t:
+            log.append(("trap", t.args[0], frozenset(h.hits)))
+    assert e.jit is None or not e.jit.errors, e.jit.errors[:1]
+    return log
+
+
+@pytest.mark.parametrize("calls", [
+    [(10, 0, 99)],                      # falls out after the last back-edge
+    [(10, 1, 99)],                      # br_if out
+    [(10, 2, 99)],                      # return from inside the loop
+    [(10, 3, 99)],                      # br_table out
+    [(10, 0, 7)],                       # traps in the 8th iteration
+    [(10, 0, 0)],                       # traps in the first
+    [(2, 0, 99), (10, 1, 99), (10, 0, 3), (20, 0, 99)],
+], ids=["fall", "br_if", "return", "br_table", "trap7", "trap0", "mixed"])
+def test_loops_without_calls_record_exactly_in_every_tier(calls):
+    """Compiled loops without calls keep their runs' region bytes in flags (registers) and
+    store them where the loop is left: every exit, the trap path, the fall-through. The
+    locations recorded after each call, and what a host function called after the loop sees,
+    equal the interpreter's."""
+    want = _loops_run("int", calls)
+    assert _loops_run("jit", calls) == want
+    assert _loops_run("tiered", calls) == want

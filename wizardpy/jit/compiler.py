@@ -467,13 +467,13 @@ class FunctionCompiler:
             self.cold_branch(cond, pre, cont)
             b.position_at_end(pre)
             self.store_hits(self.pending_hits)
-            self.trap_phi_ip.add_incoming(self.c32(ip), pre)
-            self.trap_phi_code.add_incoming(self.c32(code), pre)
-            b.branch(self.trap_bb)
+            self.tphi_ip.add_incoming(self.c32(ip), pre)
+            self.tphi_code.add_incoming(self.c32(code), pre)
+            b.branch(self.tbb)
         else:
-            self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
-            self.trap_phi_code.add_incoming(self.c32(code), b.block)
-            self.cold_branch(cond, self.trap_bb, cont)
+            self.tphi_ip.add_incoming(self.c32(ip), b.block)
+            self.tphi_code.add_incoming(self.c32(code), b.block)
+            self.cold_branch(cond, self.tbb, cont)
         b.position_at_end(cont)
 
     def store_hits(self, ips):
@@ -497,14 +497,115 @@ class FunctionCompiler:
         if addr is None:
             self.store_hits(ips)
             return
+        if self.floop is not None:
+            # in a loop without calls: a flag (a register once promoted) instead of the byte;
+            # the loop's exits store the bytes of the flags set (see `flag_loop_start`)
+            b = self.b
+            with self.at_entry(start=True):
+                flag = b.alloca(i8)
+            with self.at_entry():
+                b.store(ir.Constant(i8, 0), flag)
+            b.store(ir.Constant(i8, 1), flag)
+            self.floop["flags"].append((flag, addr))
+            return
         self.b.store(ir.Constant(i8, 1), self.b.inttoptr(ir.Constant(i64, addr), ptr)) \
             .set_metadata("tbaa", self.mc.tbaa_hit)
 
+    # ------------------------------------------------------------------ flagged loops
+    # A loop without calls or Python probes (nothing can look at HitProbe state while it runs)
+    # keeps the region bytes of its runs in flags, which LLVM keeps in registers, and stores
+    # the bytes of the flags set where it is left: at its exits (branches out, return, falling
+    # out after its last back-edge) and on its way to the trap block. The bytes are stored
+    # when the loop is left, not once per iteration: coverage then costs nothing in it.
+
+    def flag_loops(self, ips, last_back) -> dict:
+        """{loop header ip: its last back-edge ip} of the loops that keep flags: nothing in them
+        calls (call, call_indirect, generic or operand probes) and armed HitProbes are there.
+        `ips`: the function's instruction ips, sorted."""
+        if self.mc.ins is None or not last_back:
+            return {}
+        from bisect import bisect_left, bisect_right
+        calls = [0]                 # prefix counts over ips: calls, armed HitProbes
+        hits = [0]
+        for ip in ips:
+            op, c, h = self.words[ip], 0, 0
+            if op == OP_PROBE:
+                kind = self.kinds.get(ip)
+                c = kind in ("generic", "operand")
+                h = kind == "count" and self.mc.native_parts(self.d, ip)[1]
+                op = self.probe_ops[ip]
+            c = c or op in (0x10, 0x11)
+            calls.append(calls[-1] + c)
+            hits.append(hits[-1] + bool(h))
+        out = {}
+        for head, end in last_back.items():
+            lo, hi = bisect_left(ips, head), bisect_right(ips, end)
+            if calls[hi] == calls[lo] and hits[hi] > hits[lo]:
+                out[head] = end
+        return out
+
+    def flag_loop_start(self, head, end):
+        """The walk enters flagged loop [head, end]: its runs set flags (flush_hits), its
+        exits get blocks of their own (edge_to, i_return), its traps a trap block of its own
+        (trap_if, trap, check_rc_at): `flag_loop_end` stores the flags in all of them."""
+        b = self.b
+        tbb = self.fn.append_basic_block("loop_trap")
+        with b.goto_block(tbb):
+            self.tphi_ip = b.phi(i32)
+            self.tphi_code = b.phi(i32)
+        self.tbb = tbb
+        self.floop = {"head": head, "end": end, "flags": [], "exits": []}
+
+    def flag_exit(self, blk):
+        """`blk` (ending in its branch) leaves the flagged loop: the flags are stored there."""
+        self.floop["exits"].append(blk)
+
+    def flag_syncs(self, flags):
+        """At the builder: store the region byte of each flag that is set."""
+        b = self.b
+        for flag, addr in flags:
+            v = b.load(flag, typ=i8)
+            st = self.fn.append_basic_block()
+            nxt = self.fn.append_basic_block()
+            b.cbranch(b.icmp_unsigned("!=", v, ir.Constant(i8, 0)), st, nxt)
+            b.position_at_end(st)
+            b.store(ir.Constant(i8, 1), b.inttoptr(ir.Constant(i64, addr), ptr)) \
+                .set_metadata("tbaa", self.mc.tbaa_hit)
+            b.branch(nxt)
+            b.position_at_end(nxt)
+
+    def flag_loop_end(self):
+        """The walk left the flagged loop: store the flags on the fall-through (if reachable),
+        in every exit block and on the way to the trap block."""
+        fl = self.floop
+        self.floop = None
+        b = self.b
+        flags = fl["flags"]
+        tbb, self.tbb = self.tbb, self.trap_bb
+        phi_ip, phi_code = self.tphi_ip, self.tphi_code
+        self.tphi_ip, self.tphi_code = self.trap_phi_ip, self.trap_phi_code
+        if flags and self.reachable:
+            self.flag_syncs(flags)
+        for blk in fl["exits"]:
+            target = blk.terminator.operands[0]
+            with b.goto_block(blk):
+                b.remove(blk.terminator)
+                self.flag_syncs(flags)
+                b.branch(target)
+        if not phi_ip.incomings:
+            self.fn.blocks.remove(tbb)
+            return
+        with b.goto_block(tbb):
+            self.flag_syncs(flags)
+            self.trap_phi_ip.add_incoming(phi_ip, b.block)
+            self.trap_phi_code.add_incoming(phi_code, b.block)
+            b.branch(self.trap_bb)
+
     def trap(self, code, ip):
         b = self.b
-        self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
-        self.trap_phi_code.add_incoming(self.c32(code), b.block)
-        b.branch(self.trap_bb)
+        self.tphi_ip.add_incoming(self.c32(ip), b.block)
+        self.tphi_code.add_incoming(self.c32(code), b.block)
+        b.branch(self.tbb)
 
     def check_callee_rc(self, rc):
         """A callee's nonzero status (its trap, recorded already) is returned as it is, through
@@ -526,9 +627,9 @@ class FunctionCompiler:
         b = self.b
         cont = self.fn.append_basic_block()
         fail = b.icmp_unsigned("!=", rc, self.c32(0))
-        self.trap_phi_ip.add_incoming(self.c32(ip), b.block)
-        self.trap_phi_code.add_incoming(rc, b.block)
-        self.cold_branch(fail, self.trap_bb, cont)
+        self.tphi_ip.add_incoming(self.c32(ip), b.block)
+        self.tphi_code.add_incoming(rc, b.block)
+        self.cold_branch(fail, self.tbb, cont)
         b.position_at_end(cont)
 
     # ------------------------------------------------------------------ frame state
@@ -767,7 +868,8 @@ class FunctionCompiler:
         return a
 
     def edge_to(self, ip, stack):
-        """Store `stack` (list of (value, wt)) into the label's slots; the caller branches."""
+        """Store `stack` (list of (value, wt)) into the label's slots; the caller branches.
+        Leaving a flagged loop: to a block of its own (the loop's flags are stored there)."""
         lab = self.label(ip)
         types = [wt for _, wt in stack]
         if lab.types is None:
@@ -776,6 +878,13 @@ class FunctionCompiler:
             self.b.store(v, self.slot(h, wt))
         lab.vcs.append(dict(self.vc))
         lab.cleans.append(frozenset(self.clean))
+        fl = self.floop
+        if fl is not None and ip != -1 and not fl["head"] <= ip <= fl["end"]:
+            e = self.fn.append_basic_block()
+            with self.b.goto_block(e):
+                self.b.branch(lab.bb)
+            self.flag_exit(e)
+            return e
         return lab.bb
 
     def branch_stack(self, arity, height):
@@ -913,6 +1022,9 @@ class FunctionCompiler:
             r = b.call(self.mc.helpers["wz_jit_trap"],
                        [self.t, self.fidx, self.trap_phi_ip, self.trap_phi_code])
             b.ret(r)
+        # where traps go: the trap block, or a flagged loop's (flag_loop_start)
+        self.tbb, self.tphi_ip, self.tphi_code = self.trap_bb, self.trap_phi_ip, self.trap_phi_code
+        self.floop = None
         body = fn.append_basic_block("body")
         b.branch(body)
         b.position_at_end(body)
@@ -960,7 +1072,18 @@ class FunctionCompiler:
                         lab.types = list(lt)
         for tgt, end in last_back.items():
             self.labels[tgt].dirty = {x for ip, x in sets if tgt <= ip <= end}
+        flagged = self.flag_loops(ips, last_back)
         for ip in ips:
+            if self.floop is not None and ip > self.floop["end"]:
+                if self.reachable:
+                    self.flush_hits()       # (the last run: into its flag)
+                self.pending_hits = []
+                self.flag_loop_end()
+            if self.floop is None and ip in flagged:
+                if self.reachable:
+                    self.flush_hits()       # (the run before the loop: stored)
+                self.pending_hits = []
+                self.flag_loop_start(ip, flagged[ip])
             op = words[ip]
             probed = op == OP_PROBE
             if probed:
@@ -1114,8 +1237,24 @@ class FunctionCompiler:
         for i, (v, wt) in enumerate(vals):
             self.sstore(self.to_bits(v, wt), i)
         self.store_fld(self.t, self.L.t_nframes, i32, self.fidx)
-        b.ret(self.c32(0))
+        if self.floop is not None:          # the loop's flags are stored on the way out
+            e = self.fn.append_basic_block()
+            b.branch(e)
+            b.position_at_end(e)
+            b.branch(self.ret_bb())
+            self.flag_exit(e)
+        else:
+            b.ret(self.c32(0))
         self.reachable = False
+
+    def ret_bb(self):
+        """A block returning 0 (status: the function returned)."""
+        rb = self.__dict__.get("_ret_bb")
+        if rb is None:
+            rb = self._ret_bb = self.fn.append_basic_block("ret")
+            with self.b.goto_block(rb):
+                self.b.ret(self.c32(0))
+        return rb
 
     def do_call(self, ip, g, ftype, direct=None, next_ip=None):
         """Call wz_func* `g` (any kind) of type `ftype` with its arguments on the stack.
