@@ -33,6 +33,10 @@ Lowering
   br_if/if/select stays an i1.
 - TBAA: linear memory, probe counters, globals and the value stack are told apart (counters of
   a loop header stay in registers through the loop).
+- Armed HitProbes (coverage): one byte store where a straight run of them ends (`flush_hits`;
+  a trap inside the run stores the locations it passed); in a loop without calls or Python
+  probes the runs set flags kept in registers instead, stored where the loop is left
+  (`flag_loops`: exits, the loop's trap block, the fall-through).
 - Memory: base from the wz_memory (never moves), size reloaded after anything that can grow it;
   every access checks `zext(addr) + offset + size <= mem.size` in 64-bit arithmetic (unless an
   earlier check of the same address value covered it: memory never shrinks).
