@@ -197,30 +197,60 @@ LOOPS = r"""
     end
     local.get $s
     call $seen
+    local.get $s)
+  ;; an outer loop with a call around a loop without calls: the inner loop is entered and left
+  ;; again and again in one activation
+  (func $nest (export "nest") (param $n i32) (result i32) (local $i i32) (local $j i32)
+    (local $s i32)
+    loop $outer
+      i32.const 0 local.set $j
+      loop $inner
+        local.get $s local.get $j i32.add local.set $s
+        local.get $j i32.const 1 i32.add local.tee $j
+        i32.const 3 i32.lt_u br_if $inner
+      end
+      local.get $s call $seen
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_u br_if $outer
+    end
     local.get $s))
 """
 
 
 def _loops_run(tier, calls):
-    """HitProbes at every instruction of $walk; each call of `calls` runs; after each (and
-    from inside the host function $seen, called after the loop) the recorded locations."""
+    """HitProbes and CountProbes at every instruction of $walk, TallyProbes at its br_ifs; each
+    call of `calls` runs; after each (and from inside the host function $seen, called after the
+    loop) the recorded locations, counts and tallies."""
     from wizardpy import FuncType, Linker, Trap
     from wizardpy.types import I32
+    from wizardpy.instrumentation import TallyProbe
     e = tier_engine(tier)
     m = Module(e, wat2wasm(LOOPS))
-    f = fidx(m, "walk")
+    fname = "nest" if calls and len(calls[0]) == 1 else "walk"
+    f = fidx(m, fname)
     h = HitProbe()
-    e.instrument.insert_many(m, [(f, pc) for pc, _ in m.code_of(f).instrs], h)
+    instrs = m.code_of(f).instrs
+    e.instrument.insert_many(m, [(f, pc) for pc, _ in instrs], h)
+    counts = {pc: CountProbe() for pc, _ in instrs}
+    for pc, c in counts.items():
+        e.instrument.insert(m, f, pc, c)
+    tallies = {pc: TallyProbe(2) for pc, op in instrs if op == 0x0D}       # br_if
+    for pc, t in tallies.items():
+        e.instrument.insert(m, f, pc, t)
+
+    def state():
+        return (frozenset(h.hits), tuple(c.count for c in counts.values()),
+                tuple(tuple(t.counts) for t in tallies.values()))
     log = []
     linker = Linker(e)
     linker.define_func("env", "seen", FuncType((I32,), ()),
-                       lambda s: log.append(("seen", s, frozenset(h.hits))))
+                       lambda s: log.append(("seen", s, state())))
     inst = linker.instantiate(m)
     for args in calls:
         try:
-            log.append(("ret", inst.exports["walk"](*args), frozenset(h.hits)))
+            log.append(("ret", inst.exports[fname](*args), state()))
         except Trap as t:
-            log.append(("trap", t.args[0], frozenset(h.hits)))
+            log.append(("trap", t.args[0], state()))
     assert e.jit is None or not e.jit.errors, e.jit.errors[:1]
     return log
 
@@ -233,12 +263,14 @@ def _loops_run(tier, calls):
     [(10, 0, 7)],                       # traps in the 8th iteration
     [(10, 0, 0)],                       # traps in the first
     [(2, 0, 99), (10, 1, 99), (10, 0, 3), (20, 0, 99)],
-], ids=["fall", "br_if", "return", "br_table", "trap7", "trap0", "mixed"])
+    [(4,), (3,)],                       # $nest: the loop without calls entered again and again
+], ids=["fall", "br_if", "return", "br_table", "trap7", "trap0", "mixed", "reentered"])
 def test_loops_without_calls_record_exactly_in_every_tier(calls):
-    """Compiled loops without calls keep their runs' region bytes in flags (registers) and
-    store them where the loop is left: every exit, the trap path, the fall-through. The
-    locations recorded after each call, and what a host function called after the loop sees,
-    equal the interpreter's."""
+    """Compiled loops without calls keep their runs' region bytes in flags and store them where
+    the loop is left: every exit, the trap path, the fall-through (counters and tallies beside
+    them stay in memory). The locations, counts and tallies after each call, and what a host
+    function called after the loop sees, equal the interpreter's; also for such a loop entered
+    again and again inside a loop with a call."""
     want = _loops_run("int", calls)
     assert _loops_run("jit", calls) == want
     assert _loops_run("tiered", calls) == want
