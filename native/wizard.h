@@ -240,15 +240,15 @@ void wz_probe_hit(wz_func *f, uint32_t ip);
  * to its last instruction's word; other entries untouched. ops: the original words under
  * probes and fused words. 0, or -1 without memory (nothing written). */
 uint32_t wz_seq_len(uint32_t fused);
+int wz_seq_map(const uint32_t *code, const uint32_t *ops, const uint32_t *unfused,
+               const uint32_t *offs, const uint32_t *lens, uint32_t nfuncs,
+               uint32_t *back, uint8_t *span);
 /* Basic-block leaders of one function (wizardpy/monitor.py block_leaders), from the validator's
  * internal code (len words, not fused or probed): writes to out[] (room for len) the ips of the
  * instruction after every br, br_if, br_table, return, unreachable, if, else, call and
  * call_indirect and of every place a branch lands (if: its else-ip; else: its end; br, br_if,
  * br_table: their targets), in no particular order and maybe repeated; returns how many. */
 uint32_t wz_block_leaders(const uint32_t *code, uint32_t len, uint32_t *out);
-int wz_seq_map(const uint32_t *code, const uint32_t *ops, const uint32_t *unfused,
-               const uint32_t *offs, const uint32_t *lens, uint32_t nfuncs,
-               uint32_t *back, uint8_t *span);
 
 /* ---- execution (interp.c) ---- */
 /* Call `f` with its arguments at t->stack[t->sp .. t->sp+num_params). On WZ_OK the results are

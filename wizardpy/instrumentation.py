@@ -183,9 +183,10 @@ class _HitWords:
     a trap inside stores the locations it passed one by one): that byte set means each of its
     words ran. Reset when a HitProbe is attached afresh at a word."""
 
-    __slots__ = ("buf", "implied", "chunks")
+    __slots__ = ("ffi", "buf", "implied", "chunks")
 
-    def __init__(self, buf):
+    def __init__(self, ffi, buf):
+        self.ffi = ffi
         self.buf = buf
         self.implied: dict = {}
         self.chunks: list = []          # [byte array, bytes used] for region bytes
@@ -195,8 +196,7 @@ class _HitWords:
 
     def reader(self):
         """hit(w) for many words: one copy of the buffer, then plain reads."""
-        from .native import ffi
-        got = ffi.buffer(self.buf)[:]
+        got = self.ffi.buffer(self.buf)[:]
         imp = self.implied
         if not imp:
             return got.__getitem__
@@ -207,8 +207,9 @@ class _HitWords:
         if self.implied:
             self.implied.pop(w, None)
 
-    def region(self, ffi, words) -> int:
+    def region(self, words) -> int:
         """A fresh region byte implying `words`; returns its address (for compiled code)."""
+        ffi = self.ffi
         if not self.chunks or self.chunks[-1][1] == 4096:
             self.chunks.append([ffi.new("uint8_t[]", 4096), 0])
         chunk = self.chunks[-1]
@@ -1124,7 +1125,7 @@ class Instrumentation:
         (_HitWords); returns its address."""
         off = module._code_offsets[d]
         self._buffers(module)
-        return self._hitwords[module].region(self.engine.ffi, [off + ip for ip in ips])
+        return self._hitwords[module].region([off + ip for ip in ips])
 
     def generic_sites(self, module, d: int) -> int:
         """How many locations of defined function d hold a "generic" probe (native_kind: not
@@ -1314,7 +1315,7 @@ class Instrumentation:
             self._bufs[module] = b
             if b[3]:
                 unfused_words(module)       # (superinstructions: wz_func.probe_fused)
-            self._hitwords[module] = _HitWords(b[2])
+            self._hitwords[module] = _HitWords(ffi, b[2])
             module._probe_counts, module._probe_python, module._probe_hits, module._probe_seq = b
             for inst in self.engine._instances:
                 if inst is not None and inst.module is module:

@@ -2,8 +2,8 @@
 tiering (tier-up, on-stack replacement) and invalidation.
 
 One `JIT` per `Engine`; its only module-level object is the pool of idle LLVM pass builders
-(`_BUILDERS`, no engine state: see `_BuilderPool` for why it is process-wide). LLVM is set up on the first compilation, so an
-engine of tier "tiered" that never gets hot pays nothing for it. Native helpers
+(`_BUILDERS`, no engine state: see `_BuilderPool` for why it is process-wide). LLVM is set up
+on the first compilation, so an engine of tier "tiered" that never gets hot pays nothing for it. Native helpers
 (native/jit_support.c) are resolved by name through `llvm.add_symbol`.
 
 Compiled code is per Wasm module and shared by its instances (functions reach their instance
@@ -365,17 +365,17 @@ class JIT:
         """Tier "tiered": d holds more generic probe sites than jit_max_generic_probes (compiled
         code would call Python with the frame written out at each, and compiling thousands of
         them takes minutes): it stays in the interpreter until enough of them are removed."""
-        if self.max_generic is None:
-            return False
-        ins = self.engine.__dict__.get("_instrument")
-        return ins is not None and ins.generic_sites(module, d) > self.max_generic
+        return self.max_generic is not None and self._generic_sites(module, d) > self.max_generic
 
     def _fires_by_deopt(self, module, d) -> bool:
         """d's compiled code fires its generic probes by deoptimizing (more of them than
         jit_max_generic_probes, default 8: compiler.py deopt_fire)."""
+        return self._generic_sites(module, d) > max_generic_probes(self.engine.config)
+
+    def _generic_sites(self, module, d) -> int:
+        """Locations of defined function d holding a generic probe (0: no instrumentation)."""
         ins = self.engine.__dict__.get("_instrument")
-        return ins is not None and \
-            ins.generic_sites(module, d) > max_generic_probes(self.engine.config)
+        return 0 if ins is None else ins.generic_sites(module, d)
 
     def _hold(self, rec: _ModuleCode, d, fptr) -> None:
         """Keep d interpreted: counters off (0 wraps: no hook for 2^32 decrements) until a probe

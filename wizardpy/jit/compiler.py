@@ -561,7 +561,8 @@ class FunctionCompiler:
         self.floop = {"head": head, "end": end, "flags": [], "exits": []}
 
     def flag_exit(self, blk):
-        """`blk` (ending in its branch) leaves the flagged loop: the flags are stored there."""
+        """`blk` (ending in an unconditional branch) leaves the flagged loop: the flags are
+        stored there, before that branch."""
         self.floop["exits"].append(blk)
 
     def flag_syncs(self, flags):
@@ -604,6 +605,13 @@ class FunctionCompiler:
             self.trap_phi_ip.add_incoming(phi_ip, b.block)
             self.trap_phi_code.add_incoming(phi_code, b.block)
             b.branch(self.trap_bb)
+
+    def close_run(self):
+        """The run of HitProbe locations ends here (a label, a flagged loop's bounds): stored
+        when the walk is in reachable code, dropped otherwise."""
+        if self.reachable:
+            self.flush_hits()
+        self.pending_hits = []
 
     def trap(self, code, ip):
         b = self.b
@@ -1079,14 +1087,10 @@ class FunctionCompiler:
         flagged = self.flag_loops(ips, last_back)
         for ip in ips:
             if self.floop is not None and ip > self.floop["end"]:
-                if self.reachable:
-                    self.flush_hits()       # (the last run: into its flag)
-                self.pending_hits = []
+                self.close_run()            # (the last run: into its flag)
                 self.flag_loop_end()
             if self.floop is None and ip in flagged:
-                if self.reachable:
-                    self.flush_hits()       # (the run before the loop: stored)
-                self.pending_hits = []
+                self.close_run()            # (the run before the loop: stored)
                 self.flag_loop_start(ip, flagged[ip])
             op = words[ip]
             probed = op == OP_PROBE
@@ -1096,10 +1100,9 @@ class FunctionCompiler:
             if ip == osr and lab is not None and lab.types is None:
                 lab.types = self.labels[-1].types   # only back-edges reach the OSR loop header
             if lab is not None:
+                self.close_run()
                 if self.reachable:
-                    self.flush_hits()
                     b.branch(self.edge_to(ip, self.vs))
-                self.pending_hits = []      # (flushed above when reachable)
                 if lab.types is not None:
                     self.enter_label(lab)
                 else:
@@ -1242,11 +1245,8 @@ class FunctionCompiler:
             self.sstore(self.to_bits(v, wt), i)
         self.store_fld(self.t, self.L.t_nframes, i32, self.fidx)
         if self.floop is not None:          # the loop's flags are stored on the way out
-            e = self.fn.append_basic_block()
-            b.branch(e)
-            b.position_at_end(e)
             b.branch(self.ret_bb())
-            self.flag_exit(e)
+            self.flag_exit(b.block)
         else:
             b.ret(self.c32(0))
         self.reachable = False
