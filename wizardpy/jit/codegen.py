@@ -3,7 +3,8 @@ tiering (tier-up, on-stack replacement) and invalidation.
 
 One `JIT` per `Engine`; its only module-level object is the pool of idle LLVM pass builders
 (`_BUILDERS`, no engine state: see `_BuilderPool` for why it is process-wide). LLVM is set up
-on the first compilation, so an engine of tier "tiered" that never gets hot pays nothing for it. Native helpers
+on the first compilation, so an engine of tier "tiered" that never gets hot pays nothing for
+it. Native helpers
 (native/jit_support.c) are resolved by name through `llvm.add_symbol`.
 
 Compiled code is per Wasm module and shared by its instances (functions reach their instance
