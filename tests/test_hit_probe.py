@@ -274,3 +274,91 @@ def test_loops_without_calls_record_exactly_in_every_tier(calls):
     want = _loops_run("int", calls)
     assert _loops_run("jit", calls) == want
     assert _loops_run("tiered", calls) == want
+
+
+LEAN_LOOPS = r"""
+(module
+  (import "env" "seen" (func $seen (param i32)))
+  (memory 1)
+  ;; lean (compiler.py lean_set): no call out, no Python probe
+  (func $leaf (param $x i32) (result i32)
+    local.get $x i32.const 1000 i32.eq if i32.const 70000 i32.load drop end   ;; traps
+    local.get $x i32.const 5 i32.gt_u
+    if (result i32) local.get $x i32.const 2 i32.mul else local.get $x i32.const 1 i32.add end)
+  ;; a loop calling lean code: its HitProbe runs stay in flags across the call
+  (func $walk (export "walk") (param $n i32) (param $trap_at i32) (result i32)
+    (local $i i32) (local $s i32)
+    loop $l
+      local.get $i local.get $trap_at i32.eq if (result i32) i32.const 1000 else local.get $i end
+      call $leaf local.get $s i32.add local.set $s
+      local.get $i i32.const 3 i32.rem_u if local.get $s i32.const 1 i32.add local.set $s end
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_u br_if $l
+    end
+    local.get $s call $seen
+    local.get $s)
+  ;; the same loop in lean code
+  (func $lwalk (export "lwalk") (param $n i32) (param $trap_at i32) (result i32)
+    (local $i i32) (local $s i32)
+    loop $l
+      local.get $i local.get $trap_at i32.eq if (result i32) i32.const 1000 else local.get $i end
+      call $leaf local.get $s i32.add local.set $s
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_u br_if $l
+    end
+    local.get $s)
+  (func $other (export "other") nop))
+"""
+
+
+def _lean_loops_run(tier, probe_in_leaf):
+    """HitProbes and CountProbes at every instruction of $leaf, $walk and $lwalk; runs that
+    return and that trap in $leaf (first, 8th iteration); after each (and from $seen) the
+    recorded state. probe_in_leaf: a FuncProbe in $leaf, inserted after instantiation, records
+    the state at each of its calls (compiled callers then reach $leaf through the dispatcher,
+    a FuncProbe in $other made the code inspect frames from the start)."""
+    from wizardpy import FuncType, Linker, Trap
+    from wizardpy.types import I32
+    e = tier_engine(tier)
+    m = Module(e, wat2wasm(LEAN_LOOPS))
+    h = HitProbe()
+    counts = {}
+    for name in ("leaf", "walk", "lwalk"):
+        f = fidx(m, name)
+        instrs = m.code_of(f).instrs
+        e.instrument.insert_many(m, [(f, pc) for pc, _ in instrs], h)
+        for pc, _ in instrs:
+            c = counts[(f, pc)] = CountProbe()
+            e.instrument.insert(m, f, pc, c)
+    e.instrument.insert(m, fidx(m, "other"), 0, FuncProbe(lambda loc: None))
+
+    def state():
+        return frozenset(h.hits), tuple(c.count for c in counts.values())
+    log = []
+    linker = Linker(e)
+    linker.define_func("env", "seen", FuncType((I32,), ()),
+                       lambda s: log.append(("seen", s, state())))
+    inst = linker.instantiate(m)
+    if e.jit is not None and tier == "jit":
+        assert e.jit.lean_compiled >= 2
+    if probe_in_leaf:
+        e.instrument.insert(m, fidx(m, "leaf"), 0, FuncProbe(lambda loc: log.append(state())))
+    for fname in ("walk", "lwalk"):
+        for args in ((10, 99), (10, 7), (10, 0), (3, 99)):
+            try:
+                log.append(("ret", inst.exports[fname](*args), state()))
+            except Trap as t:
+                log.append(("trap", t.args[0], state()))
+    assert e.jit is None or not e.jit.errors, e.jit.errors[:1]
+    return log
+
+
+@pytest.mark.parametrize("probe_in_leaf", [False, True], ids=["lean", "dispatcher"])
+def test_loops_calling_lean_code_record_exactly_in_every_tier(probe_in_leaf):
+    """A loop whose calls all go to lean code keeps its HitProbe runs in flags: they are stored
+    when it is left, when the callee traps, and before a call that goes through the dispatcher
+    (where Python may look). Locations and counts equal the interpreter's after every call,
+    from the host function after the loop and from a probe in the callee."""
+    want = _lean_loops_run("int", probe_in_leaf)
+    assert _lean_loops_run("jit", probe_in_leaf) == want
+    assert _lean_loops_run("tiered", probe_in_leaf) == want

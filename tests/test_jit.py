@@ -888,3 +888,155 @@ def test_a_callee_recompiled_alone_keeps_its_callers_code_valid():
         out[tier] = (ti.value.args[0], [(fr[0], fr[2]) for fr in ti.value.frames])
     assert out["jit"] == out["int"]
     assert [fi for fi, _ in out["int"][1]] == [fidx(m, "div"), fidx(m, "loop")]
+
+
+# ---- lean code (compiler.py lean_set): no wz_frame, arguments and results in registers -------
+
+LEAN = r"""
+(module
+  (import "env" "host" (func $host (param i32) (result i32)))
+  (memory 1)
+  ;; $top (not lean: it calls the host) -> $mid (lean, a loop) -> $leaf (lean): $leaf traps
+  ;; when its argument is the trap value, in the way chosen by `kind`
+  (func $leaf (param $x i32) (param $kind i32) (result i32 i64)
+    local.get $x i32.const 0 i32.lt_s if
+      local.get $kind
+      br_table 0 1 2 3
+    end
+    local.get $x i32.const 3 i32.mul
+    local.get $x i64.extend_i32_u i64.const 7 i64.mul)
+  (func $mid (param $n i32) (param $trap_at i32) (param $kind i32) (result i32)
+    (local $i i32) (local $s i32)
+    loop $l
+      local.get $i local.get $trap_at i32.eq if (result i32) i32.const -1 else local.get $i end
+      local.get $kind call $leaf
+      i32.wrap_i64 i32.add local.get $s i32.add local.set $s
+      local.get $i i32.const 1 i32.add local.tee $i
+      local.get $n i32.lt_u br_if $l
+    end
+    local.get $s)
+  (func $trap_kinds (param $k i32)
+    block block block block
+      local.get $k br_table 0 1 2 3
+    end unreachable end
+      i32.const 1 i32.const 0 i32.div_u drop return end
+      i32.const 70000 i32.load drop return end
+    i32.const 1 drop)
+  (func $top (export "top") (param $n i32) (param $trap_at i32) (param $kind i32) (result i32)
+    local.get $n call $host drop
+    local.get $n local.get $trap_at local.get $kind call $mid)
+  (func $rec (export "rec") (param $n i32) (result i32)
+    local.get $n i32.eqz if (result i32) i32.const 1 i32.const 0 i32.div_u else
+      local.get $n i32.const 1 i32.sub call $rec i32.const 1 i32.add end)
+  (func $inf (export "inf") (param i64 f64 f32) (result f64)
+    local.get 0 i64.const 1 i64.add local.get 1 local.get 2 call $inf)
+)
+"""
+
+
+def _lean(tier, host=None, before=None, **kw):
+    e = Engine(tier=tier, **({"jit_threshold": 1} if tier == "tiered" else {}), **kw)
+    m = Module(e, wat2wasm(LEAN.replace("br_table 0 1 2 3\n    end\n    local.get $x",
+                                        "call $trap_kinds\n    end\n    local.get $x")))
+    if before is not None:
+        before(e, m)
+    lk = Linker(e)
+    lk.define_func("env", "host", FuncType((I32,), (I32,)), host or (lambda x: x))
+    return e, m, lk.instantiate(m)
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2, 3], ids=["unreachable", "div", "oob", "none"])
+def test_lean_code_traps_with_the_interpreters_backtrace(kind):
+    """Traps inside lean code (three lean frames deep, in a loop, and in a recursion 50 deep):
+    message, backtrace (functions and pcs) and the results after it equal the interpreter's;
+    lean code wrote its frames only on the way out."""
+    def run(tier):
+        e, m, i = _lean(tier)
+        out = []
+        for f, args in (("top", (10, 4, kind)), ("top", (10, 0, kind)), ("top", (6, 99, kind)),
+                        ("rec", (50,))):
+            try:
+                out.append(i.exports[f](*args))
+            except Trap as t:
+                out.append((str(t).split("\n")[0], t.frames))
+        assert e.thread.nframes == 0
+        if e.jit is not None:
+            assert not e.jit.errors
+            # tier jit: $leaf $mid $trap_kinds $rec $inf (one LLVM module); tiered: each
+            # function alone, so only those calling nothing but themselves
+            assert e.jit.lean_compiled >= (5 if tier == "jit" else 2)
+        return out
+    want = run("int")
+    if kind < 3:
+        assert _names(want[0][1]) == ['"trap_kinds"', '"leaf"', '"mid"', '"top"']
+        assert len(want[3][1]) == 51
+    else:
+        # $leaf(x) = (3x, 7x as i64): each iteration adds 10x; x = -1 at trap_at
+        assert want[:3] == [10 * (45 - 4) - 10, 10 * 45 - 10, 10 * 15]
+    assert run("jit") == want
+    assert run("tiered") == want
+
+
+@pytest.mark.parametrize("limit", [{"max_call_depth": 300}, {"value_stack_slots": 3000}])
+def test_lean_recursion_exhausts_the_stack_where_the_interpreter_does(limit):
+    """An endless lean recursion (arguments i64, f64, f32) traps "call stack exhausted" at the
+    same depth as in the interpreter, with the same backtrace; the engine stays usable."""
+    res = {}
+    for tier in ("int", "jit", "tiered"):
+        e, m, i = _lean(tier, **limit)
+        with pytest.raises(Trap) as ex:
+            i.exports["inf"](0, 1.5, 2.5)
+        assert "call stack exhausted" in str(ex.value)
+        res[tier] = ex.value.frames
+        assert i.exports["top"](5, 99, 0) == 100
+    assert len(res["int"]) > 100
+    assert res["jit"] == res["int"] and res["tiered"] == res["int"]
+
+
+@pytest.mark.parametrize("kind", ["operand", "func"])
+def test_probe_inserted_into_lean_callee_fires_from_then_on(kind):
+    """A probe inserted (by a host function, while Wasm runs) into a function that compiled lean
+    code calls two levels down fires at that function's next activation in the same run: the
+    lean code calling it is invalid from then on (its callers take the dispatcher). Then the
+    same between runs, after a removal, and the results equal the interpreter's. (An
+    OperandProbe; a FuncProbe while another one already inspects frames: neither makes the JIT
+    recompile everything.)"""
+    from wizardpy import FuncProbe, OperandProbe
+
+    def run(tier):
+        state = {}
+        fired = []
+
+        def host(x):
+            if x == 7:
+                leaf = state["m"].func_index("leaf")
+                if kind == "operand":
+                    pc = state["m"].code_of(leaf).instrs[1][0]      # top: $x
+                    state["p"] = OperandProbe(fired.append)
+                else:
+                    pc = 0
+                    state["p"] = FuncProbe(lambda loc: fired.append(loc.frame.get_local(0)))
+                state["pc"] = pc
+                state["e"].instrument.insert(state["m"], leaf, pc, state["p"])
+            return x
+        def before(e, m):            # (compiled with it: the whole module at once)
+            if kind == "func":
+                e.instrument.insert(m, m.func_index("top"), 0, FuncProbe(lambda loc: None))
+        e, m, i = _lean(tier, host=host, before=before)
+        state.update(e=e, m=m)
+        assert tier != "jit" or e.jit.lean_compiled >= 5     # compiled at instantiation
+        out = [i.exports["top"](4, 99, 0), i.exports["top"](3, 99, 0)]
+        assert fired == []
+        out.append(i.exports["top"](7, 99, 0))         # the host inserts it, $mid calls $leaf
+        out.append(list(fired))
+        out.append(i.exports["top"](3, 99, 0))
+        out.append(list(fired))
+        e.instrument.remove(m, m.func_index("leaf"), state["pc"], state["p"])
+        out.append(i.exports["top"](3, 99, 0))
+        out.append(list(fired))
+        assert e.jit is None or not e.jit.errors
+        return out
+    want = run("int")
+    assert want[3] == list(range(7))
+    assert run("jit") == want
+    assert run("tiered") == want

@@ -157,7 +157,8 @@ class _ModuleCode:
     """What one JIT holds for one Wasm module: the compiled code and tiering state of its defined
     functions (by defined index). Its instances' functions are held weakly."""
 
-    __slots__ = ("code", "osr", "version", "changes", "funcs", "held", "full", "keep")
+    __slots__ = ("code", "osr", "version", "changes", "funcs", "held", "full", "keep",
+                 "lean_users")
 
     def __init__(self):
         self.code: dict = {}        # defined index -> address of its current compiled code
@@ -170,6 +171,9 @@ class _ModuleCode:
         self.full = False           # compiled whole (tier "jit")
         self.keep: dict = {}        # id -> cdata its compiled code points at (TallyProbe counts;
                                     # the code stays in the engine as long as the module lives)
+        self.lean_users: dict = {}  # defined index d -> [(e, address of e's code)]: lean code
+                                    # of e calls d's lean code (compiler.py lean_set), so e's
+                                    # code is invalid when d's is
 
     def instances(self, d):
         """The live Func of defined function d in every instance."""
@@ -215,6 +219,7 @@ class JIT:
         self._listening = False
         # counters for `report_stats` / `wizardpy run --stats`
         self.functions_compiled = 0       # function compilations (recompilations included)
+        self.lean_compiled = 0            # of which lean (no wz_frame: compiler.py lean_set)
         self.osr_compiled = 0             # OSR variants compiled
         self.compile_seconds = 0.0
         self.tier_ups = 0                 # functions compiled because their call counter expired
@@ -311,12 +316,17 @@ class JIT:
         self.stats.append(CompileStats(module, len(defined), ninstr, t1 - t0, t2 - t1, t3 - t2))
         self.compile_seconds += t3 - t0
         self.functions_compiled += len(defined)
+        self.lean_compiled += len(mc.lean)
         for k, addr in out.items():
             if isinstance(k, tuple):
                 self.osr_compiled += 1
                 rec.osr[k[1:]] = addr
             else:
                 rec.code[k] = addr
+        for e, reach in mc.lean_reach.items():
+            for d in reach:
+                if d != e:
+                    rec.lean_users.setdefault(d, []).append((e, out[e]))
         self._listen()
         return out
 
@@ -446,9 +456,18 @@ class JIT:
         compiled at its next call. (The old code stays in the module's execution engine until
         the module is collected: a frame may still be running it.)"""
         nimp = module.num_imported_funcs
-        ds = range(len(module.codes)) if func is None else [func - nimp]
-        null = self.ffi.NULL
         rec = self._rec(module)
+        ds = list(range(len(module.codes))) if func is None else [func - nimp]
+        # lean code that calls d's lean code, directly or not, is invalid too (no check in
+        # lean code: compiled callers of it test its wz_func's entry)
+        todo, seen = list(ds), set(ds)
+        while todo:
+            for e, addr in rec.lean_users.pop(todo.pop(), ()):
+                if e not in seen and rec.code.get(e) == addr:
+                    seen.add(e)
+                    ds.append(e)
+                    todo.append(e)
+        null = self.ffi.NULL
         for d in ds:
             v = rec.version[d] = (rec.version.get(d, 0) + 1) & 0xFFFFFFFF
             had = rec.code.pop(d, None) is not None
@@ -528,6 +547,7 @@ class JIT:
     def counters(self) -> dict:
         t = self.engine.thread
         return {"functions compiled": self.functions_compiled,
+                "lean functions compiled": self.lean_compiled,
                 "OSR variants compiled": self.osr_compiled,
                 "compile time (ms)": round(self.compile_seconds * 1e3, 1),
                 "tier-ups": self.tier_ups,

@@ -70,6 +70,38 @@ LLTYPE = {I32: i32, I64: i64, F32: f32, F64: f64, FUNCREF: i64, EXTERNREF: i64}
 
 FN_TYPE = ir.FunctionType(i32, [ptr, ptr, i32])
 
+
+
+def lean_type(ftype) -> ir.FunctionType:
+    """A lean function (ModuleCompiler.lean_set): `{i32 status, results...} fn(wz_thread *t,
+    wz_func *f, i32 frame index, i32 fp, params...)`; fp is where its frame would start in the
+    value stack (its stack room is checked as if it were there)."""
+    ret = ir.LiteralStructType([i32] + [LLTYPE[wt] for wt in ftype.results])
+    return ir.FunctionType(ret, [ptr, ptr, i32, i32] + [LLTYPE[wt] for wt in ftype.params])
+
+
+def to_bits(b, v, wt):
+    """Value `v` of wasm type wt as the i64 of a value-stack slot."""
+    if wt == I32:
+        return b.zext(v, i64)
+    if wt == F32:
+        return b.zext(b.bitcast(v, i32), i64)
+    if wt == F64:
+        return b.bitcast(v, i64)
+    return v
+
+
+def from_bits(b, v, wt):
+    """The i64 of a value-stack slot as a value of wasm type wt."""
+    if wt == I32:
+        return b.trunc(v, i32)
+    if wt == F32:
+        return b.bitcast(b.trunc(v, i32), f32)
+    if wt == F64:
+        return b.bitcast(v, f64)
+    return v
+
+
 # C helpers (native/jit_support.c): name -> (return type, argument types)
 HELPERS = {
     "wz_jit_call": (i32, [ptr, ptr, i32]),
@@ -214,6 +246,10 @@ class ModuleCompiler:
             [ir.MetaDataString(self.llmod, "branch_weights"), ir.Constant(i32, 1000),
              ir.Constant(i32, 1)])
         self.functions: dict[int, ir.Function] = {}
+        self.lean_fns: dict[int, ir.Function] = {}     # lean functions (lean_set): their code
+        self.lean: set = set()
+        self.lean_reach: dict = {}
+        self._words: dict = {}
         # wz_func.jit_version each function is compiled for (codegen.JIT): compiled code
         # deoptimizes when the function's version changed (its probes changed)
         self.versions: dict[int, int] = {}
@@ -244,15 +280,122 @@ class ModuleCompiler:
 
     def compile(self, defined: list[int]) -> dict[int, str]:
         out = {}
+        self.lean, self.lean_reach = self.lean_set(defined)
         for d in defined:
             fn = ir.Function(self.llmod, FN_TYPE, self.symbol(d))
             fn.attributes.add("nounwind")
             self.functions[d] = fn
+            if d in self.lean:
+                ft = self.defn.func_type(self.defn.num_imported_funcs + d)
+                lf = ir.Function(self.llmod, lean_type(ft), self.symbol(d) + "_lean")
+                lf.attributes.add("nounwind")
+                lf.linkage = "internal"     # LLVM may pick its calling convention, inline it
+                self.lean_fns[d] = lf
         with _gc_paused():
             for d in defined:
-                FunctionCompiler(self, d).compile()
+                if d in self.lean:
+                    FunctionCompiler(self, d, fn=self.lean_fns[d], lean=True).compile()
+                    self.lean_entry(d)
+                else:
+                    FunctionCompiler(self, d).compile()
                 out[d] = self.symbol(d)
         return out
+
+    def code_words(self, d: int):
+        """(words, probe_ops) of defined function d as its code is now: the interpreter's
+        superinstructions (wizardpy/fusion.py) replaced by their original opcodes."""
+        got = self._words.get(d)
+        if got is None:
+            wmod = self.wmod
+            n = len(wmod.codes[d].code)
+            words = self.ffi.unpack(wmod.code_ptr(d), n)
+            probe_ops = self.ffi.unpack(wmod.probe_ops_ptr(d), n)
+            if wmod.__dict__.get("_fused_count"):
+                for ip in wmod.codes[d].pc_of_ip:
+                    if words[ip] >= 0x200:      # the original word is in probe_ops
+                        words[ip] = probe_ops[ip]
+            got = self._words[d] = (words, probe_ops)
+        return got
+
+    def lean_set(self, defined) -> tuple[set, dict]:
+        """The functions of `defined` compiled lean, and {d: the lean functions d's code calls,
+        directly or not}. A function is lean when nothing in it can run Python: no
+        call_indirect, no probe but counters and HitProbes, and every call goes to a lean
+        function of this LLVM module. Python then never sees a lean activation, so it needs no
+        wz_frame: it takes its arguments and returns its results in registers, keeps its locals
+        there, has no deoptimization points, and writes its frame record only on the way out
+        of a trap (for the backtrace). Its wz_func entry is a small wrapper (`lean_entry`)."""
+        nimp = self.defn.num_imported_funcs
+        defs = set(defined)
+        callees = {}
+        for d in defined:
+            words, probe_ops = self.code_words(d)
+            out = set()
+            ips = self.wmod.codes[d].pc_of_ip
+            for ip in ([0] if words[0] == OP_PROBE and 0 not in ips else []) + list(ips):
+                op = words[ip]
+                if op == OP_PROBE:
+                    if self.probe_kind(d, ip) not in (None, "count"):
+                        break
+                    op = probe_ops[ip]
+                if op == 0x11 or (op == 0x10 and words[ip + 1] - nimp not in defs):
+                    break
+                if op == 0x10:
+                    out.add(words[ip + 1] - nimp)
+            else:
+                callees[d] = out
+        lean = set(callees)
+        changed = True
+        while changed:
+            changed = False
+            for d in list(lean):
+                if not callees[d] <= lean:
+                    lean.discard(d)
+                    changed = True
+        reach = {}
+        for d in lean:
+            seen, todo = set(), list(callees[d])
+            while todo:
+                e = todo.pop()
+                if e not in seen:
+                    seen.add(e)
+                    todo.extend(callees[e])
+            reach[d] = seen
+        return lean, reach
+
+    def lean_entry(self, d: int) -> None:
+        """wz_func entry of lean function d (the ABI of every compiled function): loads the
+        arguments from the value stack, calls the lean code for the frame index t->nframes
+        (the wz_frame it would have; written only if it traps) and stores the results."""
+        fn = self.functions[d]
+        L = self.L
+        t, f, fp = fn.args
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        stack = b.load(b.gep(t, [ir.Constant(i64, L.t_stack)], source_etype=i8), typ=ptr)
+        depth = b.load(b.gep(t, [ir.Constant(i64, L.t_nframes)], source_etype=i8), typ=i32)
+        lp = b.gep(stack, [b.zext(fp, i64)], source_etype=i64)
+        ft = self.defn.func_type(self.defn.num_imported_funcs + d)
+
+        def slot(i):
+            return b.gep(lp, [ir.Constant(i64, i)], source_etype=i64)
+        args = []
+        for i, wt in enumerate(ft.params):
+            v = b.load(slot(i), typ=i64)
+            v.set_metadata("tbaa", self.tbaa_stack)
+            args.append(from_bits(b, v, wt))
+        r = b.call(self.lean_fns[d], [t, f, depth, fp] + args)
+        rc = b.extract_value(r, 0)
+        fail = fn.append_basic_block("trap")
+        done = fn.append_basic_block("ret")
+        b.cbranch(b.icmp_unsigned("!=", rc, ir.Constant(i32, 0)), fail, done) \
+            .set_metadata("prof", self.cold_weights)
+        b.position_at_end(fail)
+        b.ret(rc)
+        b.position_at_end(done)
+        for i, wt in enumerate(ft.results):
+            b.store(to_bits(b, b.extract_value(r, 1 + i), wt), slot(i)) \
+                .set_metadata("tbaa", self.tbaa_stack)
+        b.ret(ir.Constant(i32, 0))
 
     def probe_kind(self, d: int, ip: int):
         """None / "count" / "operand" / "generic": how the probes at ip of d compile."""
@@ -309,22 +452,17 @@ class _gc_paused:
 
 
 class FunctionCompiler:
-    def __init__(self, mc: ModuleCompiler, d: int, fn=None, osr_ip=None):
+    def __init__(self, mc: ModuleCompiler, d: int, fn=None, osr_ip=None, lean=False):
         self.mc = mc
         self.osr_ip = osr_ip
+        self.lean = lean            # ModuleCompiler.lean_set: no wz_frame, no deopt points
         self.L = mc.L
         self.d = d
         wmod = mc.wmod
         self.fc = fc = wmod.codes[d]
-        n = len(fc.code)
-        ffi = mc.ffi
-        self.words = ffi.unpack(wmod.code_ptr(d), n)
-        self.probe_ops = ffi.unpack(wmod.probe_ops_ptr(d), n)
-        if wmod.__dict__.get("_fused_count"):
-            for ip in fc.pc_of_ip:          # interpreter superinstructions (wizardpy/fusion.py):
-                if self.words[ip] >= 0x200:     # the original word is in probe_ops
-                    self.words[ip] = self.probe_ops[ip]
+        self.words, self.probe_ops = mc.code_words(d)
         self.nl = fc.num_locals
+        self.nimp = mc.defn.num_imported_funcs
         self.local_types = list(fc.local_types)
         self.fn = fn if fn is not None else mc.functions[d]
         self.version = mc.versions.get(d, 0)
@@ -423,24 +561,10 @@ class FunctionCompiler:
         return v
 
     def to_bits(self, v, wt):
-        b = self.b
-        if wt == I32:
-            return b.zext(v, i64)
-        if wt == F32:
-            return b.zext(b.bitcast(v, i32), i64)
-        if wt == F64:
-            return b.bitcast(v, i64)
-        return v
+        return to_bits(self.b, v, wt)
 
     def from_bits(self, v, wt):
-        b = self.b
-        if wt == I32:
-            return b.trunc(v, i32)
-        if wt == F32:
-            return b.bitcast(b.trunc(v, i32), f32)
-        if wt == F64:
-            return b.bitcast(v, f64)
-        return v
+        return from_bits(self.b, v, wt)
 
     def c32(self, v):
         return ir.Constant(i32, v & 0xFFFFFFFF)
@@ -538,7 +662,10 @@ class FunctionCompiler:
                 c = kind in ("generic", "operand")
                 h = kind == "count" and self.mc.native_parts(self.d, ip)[1]
                 op = self.probe_ops[ip]
-            c = c or op in (0x10, 0x11)
+            # (a call of lean code runs no Python: the loop stays flagged; from code that is not
+            # lean its way through the dispatcher stores the flags first, see lean_call)
+            c = c or op == 0x11 or (op == 0x10 and self.words[ip + 1] - self.nimp
+                                    not in self.mc.lean)
             calls.append(calls[-1] + c)
             hits.append(hits[-1] + bool(h))
         out = {}
@@ -619,20 +746,56 @@ class FunctionCompiler:
         self.tphi_code.add_incoming(self.c32(code), b.block)
         b.branch(self.tbb)
 
-    def check_callee_rc(self, rc):
+    def check_callee_rc(self, rc, ip=None):
         """A callee's nonzero status (its trap, recorded already) is returned as it is, through
-        the function's shared block."""
+        the function's shared block. `ip`: the call at ip went to lean code (nothing written
+        before it): on that path this frame's ip (a lean frame: its whole record) is written
+        first, and a flagged loop's flags are stored."""
         b = self.b
         rb = self.__dict__.get("_rc_bb")
         if rb is None:
             rb = self._rc_bb = self.fn.append_basic_block("callee_trap")
             with b.goto_block(rb):
                 self._rc_phi = b.phi(i32)
-                b.ret(self._rc_phi)
+                self.ret_status(self._rc_phi)
         cont = self.fn.append_basic_block()
-        self._rc_phi.add_incoming(rc, b.block)
-        self.cold_branch(b.icmp_unsigned("!=", rc, self.c32(0)), rb, cont)
+        fails = b.icmp_unsigned("!=", rc, self.c32(0))
+        if ip is None:
+            self._rc_phi.add_incoming(rc, b.block)
+            self.cold_branch(fails, rb, cont)
+        else:
+            site = self.fn.append_basic_block()
+            self.cold_branch(fails, site, cont)
+            b.position_at_end(site)
+            if self.lean:
+                self.write_record()
+            self.store_fld(self.frame, self.L.fr_ip, i32, self.c32(ip))
+            if self.floop is not None:      # the flags are stored in `site`, before its branch
+                post = self.fn.append_basic_block()
+                b.branch(post)
+                self.flag_exit(site)
+                b.position_at_end(post)
+            self._rc_phi.add_incoming(rc, b.block)
+            b.branch(rb)
         b.position_at_end(cont)
+
+    def write_record(self):
+        """This activation's wz_frame record: func, fp, serial 0, deopt 0 (a lean function's only
+        on the way out of a trap; ip is written by whoever records the trap point)."""
+        L = self.L
+        self.store_fld(self.frame, L.fr_func, ptr, self.f)
+        self.store_fld(self.frame, L.fr_fp, i32, self.fp)
+        self.store_fld(self.frame, L.fr_serial, i64, self.c64(0))
+        self.store_fld(self.frame, L.fr_deopt, i32, self.c32(0))
+
+    def ret_status(self, rc):
+        """Return status `rc` (a trap code; a lean function's results are then undefined)."""
+        b = self.b
+        if self.lean:
+            agg = b.insert_value(ir.Constant(self.fn.function_type.return_type, ir.Undefined),
+                                 rc, 0)
+            return b.ret(agg)
+        return b.ret(rc)
 
     def check_rc_at(self, rc, ip):
         """A helper returned a trap code (not yet recorded): trap at ip."""
@@ -953,7 +1116,10 @@ class FunctionCompiler:
         words = self.words
         self.entry_bb = fn.append_basic_block("entry")
         b = self.b = ir.IRBuilder(self.entry_bb)
-        self.t, self.f, self.fp = fn.args
+        if self.lean:
+            self.t, self.f, self.fidx, self.fp = fn.args[:4]
+        else:
+            self.t, self.f, self.fp = fn.args
         self.labels: dict[int, _Label] = {}
         self.slots = {}
         self.deopt_bbs = {}
@@ -988,18 +1154,18 @@ class FunctionCompiler:
         self.fp64 = b.zext(self.fp, i64)
         self.lp = b.gep(self.stack, [self.fp64], source_etype=i64, inbounds=True)
         frames = self.fld(self.t, L.t_frames, ptr, invariant=True)
-        self.fidx = self.fld(self.t, L.t_nframes, i32)
+        if not self.lean:
+            self.fidx = self.fld(self.t, L.t_nframes, i32)
         self.frame = b.gep(frames, [b.mul(b.zext(self.fidx, i64), self.c64(L.fr_size))],
                            source_etype=i8, inbounds=True)
         self.entry_vals.update((id(self.lp), id(self.frame)))
-        # push the frame: func, fp, serial 0. ip/sp are written where anything can look at
-        # them (before calls, probes and traps); ret_ip is private to the interpreter.
-        self.store_fld(self.frame, L.fr_func, ptr, self.f)
-        self.store_fld(self.frame, L.fr_fp, i32, self.fp)
-        self.store_fld(self.frame, L.fr_serial, i64, self.c64(0))
-        self.store_fld(self.frame, L.fr_deopt, i32, self.c32(0))
         self.nf = b.add(self.fidx, self.c32(1))
-        self.store_fld(self.t, L.t_nframes, i32, self.nf)
+        if not self.lean:
+            # push the frame: func, fp, serial 0. ip/sp are written where anything can look
+            # at them (before calls, probes and traps); ret_ip is private to the interpreter.
+            # (A lean function writes its record only on the way out of a trap: `record`.)
+            self.write_record()
+            self.store_fld(self.t, L.t_nframes, i32, self.nf)
         self.inst = self.fld(self.f, L.f_inst, ptr, invariant=True)
         self.entry_vals.add(id(self.inst))
         if calls:
@@ -1018,7 +1184,9 @@ class FunctionCompiler:
             a = b.alloca(LLTYPE[wt])
             self.locals.append(a)
         for i, wt in enumerate(self.local_types):
-            if i < fc.num_params or self.osr_ip is not None:     # OSR: every local is live
+            if self.lean and i < fc.num_params:
+                v = fn.args[4 + i]
+            elif i < fc.num_params or self.osr_ip is not None:   # OSR: every local is live
                 v = self.from_bits(self.sload(i), wt)
             else:
                 v = ir.Constant(LLTYPE[wt], 0)
@@ -1031,9 +1199,11 @@ class FunctionCompiler:
         with b.goto_block(self.trap_bb):
             self.trap_phi_ip = b.phi(i32)
             self.trap_phi_code = b.phi(i32)
+            if self.lean:
+                self.write_record()
             r = b.call(self.mc.helpers["wz_jit_trap"],
                        [self.t, self.fidx, self.trap_phi_ip, self.trap_phi_code])
-            b.ret(r)
+            self.ret_status(r)
         # where traps go: the trap block, or a flagged loop's (flag_loop_start)
         self.tbb, self.tphi_ip, self.tphi_code = self.trap_bb, self.trap_phi_ip, self.trap_phi_code
         self.floop = None
@@ -1241,6 +1411,19 @@ class FunctionCompiler:
         b = self.b
         n = self.words[ip + 1]
         vals = self.vs[len(self.vs) - n:] if n else []
+        if self.lean:
+            if self.floop is not None:      # the loop's flags are stored on the way out
+                rb = self.fn.append_basic_block("ret")
+                b.branch(rb)
+                self.flag_exit(b.block)
+                b.position_at_end(rb)
+            agg = ir.Constant(self.fn.function_type.return_type, ir.Undefined)
+            agg = b.insert_value(agg, self.c32(0), 0)
+            for i, (v, wt) in enumerate(vals):
+                agg = b.insert_value(agg, v, 1 + i)
+            b.ret(agg)
+            self.reachable = False
+            return
         for i, (v, wt) in enumerate(vals):
             self.sstore(self.to_bits(v, wt), i)
         self.store_fld(self.t, self.L.t_nframes, i32, self.fidx)
@@ -1265,6 +1448,9 @@ class FunctionCompiler:
         `direct`: defined index of a callee compiled in this LLVM module: when `g->jit_entry`
         still is that code, call it directly (checks inline, LLVM may inline it), else go
         through the dispatcher (interpreter, host, recompiled code)."""
+        if direct is not None and direct in self.mc.lean:
+            return self.lean_call(ip, g, ftype, direct, next_ip)
+        assert not self.lean, "a lean function calls only lean code"
         b = self.b
         L = self.L
         np_ = len(ftype.params)
@@ -1311,6 +1497,72 @@ class FunctionCompiler:
         for i, wt in enumerate(ftype.results):
             v = self.sload(self.nl + base_h + i)
             self.push(self.from_bits(v, wt), wt)
+        self.reload_msize()
+
+    def lean_call(self, ip, g, ftype, d, next_ip):
+        """Call lean function d (ModuleCompiler.lean_set) with its arguments in registers.
+        Nothing is written before the call: no Python runs until it returns. From lean code
+        the call checks the frame limit and the stack room itself (a trap at ip, as
+        wz_jit_call would record it); from other code, while `g->jit_entry` is still d's entry
+        of this module, else (or without room) it goes through the dispatcher as any call."""
+        b = self.b
+        np_ = len(ftype.params)
+        h = len(self.vs)
+        base_h = h - np_
+        base = self.sp_at(base_h)
+        args = [v for v, _ in self.vs[base_h:]]
+        cfc = self.mc.wmod.codes[d]
+        ok = self.call_ok()
+        need = self.nl + base_h + cfc.num_locals + cfc.max_stack
+        if need:
+            ok = b.and_(ok, b.icmp_unsigned("<=", self.c64(need), self.stack_room()))
+        callee = self.mc.lean_fns[d]
+        if self.lean:
+            self.trap_if(b.not_(ok), T_STACK, ip)
+            r = b.call(callee, [self.t, g, self.nf, base] + args)
+            self.check_callee_rc(b.extract_value(r, 0), ip)
+            results = [b.extract_value(r, 1 + i) for i in range(len(ftype.results))]
+        else:
+            entry = self.fld(g, self.L.f_jit_entry, ptr)
+            ok = b.and_(b.icmp_unsigned("==", entry, self.mc.functions[d]), ok)
+            fast = self.fn.append_basic_block()
+            slow = self.fn.append_basic_block()
+            join = self.fn.append_basic_block()
+            b.cbranch(ok, fast, slow).set_metadata("prof", self.mc.hot_weights)
+            b.position_at_end(fast)
+            r = b.call(callee, [self.t, g, self.nf, base] + args)
+            self.check_callee_rc(b.extract_value(r, 0), ip)
+            fast_res = [b.extract_value(r, 1 + i) for i in range(len(ftype.results))]
+            fast_end = b.block
+            b.branch(join)
+            # the dispatcher (Python may run): the frame is written out, flags stored
+            b.position_at_end(slow)
+            if self.floop is not None:
+                go = self.fn.append_basic_block()
+                b.branch(go)
+                self.flag_exit(slow)
+                b.position_at_end(go)
+            vc, clean = dict(self.vc), set(self.clean)
+            self.write_out(ip, h, thread_sp=False, args=np_, sp=base)
+            rc = b.call(self.mc.helpers["wz_jit_call"], [self.t, g, base])
+            self.check_callee_rc(rc)
+            self.deopt_check(next_ip, base_h + len(ftype.results),
+                             write=None if self.mc.frame_state else base_h)
+            slow_res = [self.from_bits(self.sload(self.nl + base_h + i), wt)
+                        for i, wt in enumerate(ftype.results)]
+            slow_end = b.block
+            b.branch(join)
+            self.vc, self.clean = vc, clean
+            b.position_at_end(join)
+            results = []
+            for v1, v2, wt in zip(fast_res, slow_res, ftype.results):
+                phi = b.phi(LLTYPE[wt])
+                phi.add_incoming(v1, fast_end)
+                phi.add_incoming(v2, slow_end)
+                results.append(phi)
+        del self.vs[base_h:]
+        for v, wt in zip(results, ftype.results):
+            self.push(v, wt)
         self.reload_msize()
 
     def stack_room(self):
