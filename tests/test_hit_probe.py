@@ -363,3 +363,32 @@ def test_loops_calling_lean_code_record_exactly_in_every_tier(probe_in_leaf):
     want = _lean_loops_run("int", probe_in_leaf)
     assert _lean_loops_run("jit", probe_in_leaf) == want
     assert _lean_loops_run("tiered", probe_in_leaf) == want
+
+
+def test_region_bytes_and_words_imply_their_locations():
+    """_HitWords: a region byte set implies each of its words; bit k of a region word implies
+    the words of run k only (little-endian uint64_t, 8-aligned, fresh and zero); more than 64
+    runs in a word is refused; a reset word forgets what regions implied."""
+    from wizardpy import Engine
+    from wizardpy.instrumentation import _HitWords
+    e = Engine(tier="int")
+    ffi = e.ffi
+    hw = _HitWords(ffi, ffi.new("uint8_t[]", 200))
+    rb = hw.region([1, 2])
+    runs = [[10 + k] for k in range(64)]
+    addr = hw.region_bits(runs)
+    assert addr % 8 == 0
+    word = ffi.cast("uint64_t *", addr)
+    assert word[0] == 0 and not any(hw.hit(w) for w in (1, 2, 10, 73))
+    ffi.cast("uint8_t *", rb)[0] = 1
+    word[0] = (1 << 0) | (1 << 9) | (1 << 63)            # as compiled code ORs a mask in
+    assert [w for w in range(200) if hw.hit(w)] == [1, 2, 10, 19, 73]
+    read = hw.reader()
+    assert [w for w in range(200) if read(w)] == [1, 2, 10, 19, 73]
+    hw.reset(19)
+    assert not hw.hit(19) and hw.hit(10)
+    with pytest.raises(ValueError):
+        hw.region_bits([[1]] * 65)
+    many = [hw.region_bits([[100 + k]]) for k in range(600)]   # across 4096-byte chunks
+    assert len(set(many)) == 600 and all(a % 8 == 0 for a in many)
+    assert all(ffi.cast("uint64_t *", a)[0] == 0 for a in many)

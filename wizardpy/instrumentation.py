@@ -177,11 +177,13 @@ class HitProbe(Probe):
 
 class _HitWords:
     """The HitProbe state of one module: `buf`, its `probe_hits` (1 once the hit probes at a
-    code word fired), and `implied`: {word: [(byte array, index)]}, the region bytes of compiled
-    code. Tier jit stores one byte where a straight-line run of hit locations ends (no label,
-    branch, call or Python call inside: whoever reaches its last instruction ran all of them;
-    a trap inside stores the locations it passed one by one): that byte set means each of its
-    words ran. Reset when a HitProbe is attached afresh at a word."""
+    code word fired), and `implied`: {word: [(byte array, index, mask)]}, the region bits of
+    compiled code. Tier jit stores one byte where a straight-line run of hit locations ends (no
+    label, branch, call or Python call inside: whoever reaches its last instruction ran all of
+    them; a trap inside stores the locations it passed one by one): that byte set means each of
+    its words ran. A loop keeps the runs in it as bits of a register and ORs them into a region
+    word where it is left (`region_bits`): bit k set means run k ran. Reset when a HitProbe is
+    attached afresh at a word."""
 
     __slots__ = ("ffi", "buf", "implied", "chunks")
 
@@ -192,7 +194,7 @@ class _HitWords:
         self.chunks: list = []          # [byte array, bytes used] for region bytes
 
     def hit(self, w: int) -> bool:
-        return bool(self.buf[w]) or any(a[i] for a, i in self.implied.get(w, ()))
+        return bool(self.buf[w]) or any(a[i] & m for a, i, m in self.implied.get(w, ()))
 
     def reader(self):
         """hit(w) for many words: one copy of the buffer, then plain reads."""
@@ -200,24 +202,46 @@ class _HitWords:
         imp = self.implied
         if not imp:
             return got.__getitem__
-        return lambda w: got[w] or (w in imp and any(a[i] for a, i in imp[w]))
+        return lambda w: got[w] or (w in imp and any(a[i] & m for a, i, m in imp[w]))
 
     def reset(self, w: int) -> None:
         self.buf[w] = 0
         if self.implied:
             self.implied.pop(w, None)
 
+    def _take(self, n: int):
+        """n fresh zero bytes, n-aligned (n = 1 or 8): (array, index)."""
+        ffi = self.ffi
+        if self.chunks:
+            chunk = self.chunks[-1]
+            chunk[1] = -(-chunk[1] // n) * n
+        if not self.chunks or self.chunks[-1][1] + n > 4096:
+            # uint64_t: the chunk is 8-aligned (region words are stored as one uint64_t)
+            buf = ffi.new("uint64_t[]", 512)
+            self.chunks.append([ffi.cast("uint8_t *", buf), 0, buf])
+        chunk = self.chunks[-1]
+        i = chunk[1]
+        chunk[1] += n
+        return chunk[0], i
+
     def region(self, words) -> int:
         """A fresh region byte implying `words`; returns its address (for compiled code)."""
-        ffi = self.ffi
-        if not self.chunks or self.chunks[-1][1] == 4096:
-            self.chunks.append([ffi.new("uint8_t[]", 4096), 0])
-        chunk = self.chunks[-1]
-        a, i = chunk[0], chunk[1]
-        chunk[1] += 1
+        a, i = self._take(1)
         for w in words:
-            self.implied.setdefault(w, []).append((a, i))
-        return int(ffi.cast("uintptr_t", a)) + i
+            self.implied.setdefault(w, []).append((a, i, 0xFF))
+        return int(self.ffi.cast("uintptr_t", a)) + i
+
+    def region_bits(self, runs) -> int:
+        """A fresh region word (uint64_t, little-endian) whose bit k implies the words of
+        runs[k] (at most 64); returns its address (for compiled code)."""
+        if len(runs) > 64:
+            raise ValueError("a region word holds at most 64 runs")
+        a, i = self._take(8)
+        for k, words in enumerate(runs):
+            e = (a, i + k // 8, 1 << (k % 8))
+            for w in words:
+                self.implied.setdefault(w, []).append(e)
+        return int(self.ffi.cast("uintptr_t", a)) + i
 
 
 class TallyProbe(Probe):
@@ -1126,6 +1150,14 @@ class Instrumentation:
         off = module._code_offsets[d]
         self._buffers(module)
         return self._hitwords[module].region([off + ip for ip in ips])
+
+    def hit_region_bits(self, module, d: int, runs) -> int:
+        """For tier jit: a fresh uint64_t that compiled code ORs bits into: bit k set means
+        each HitProbe location of runs[k] (lists of ips of defined function d; at most 64) ran
+        (_HitWords.region_bits); returns its address."""
+        off = module._code_offsets[d]
+        self._buffers(module)
+        return self._hitwords[module].region_bits([[off + ip for ip in ips] for ips in runs])
 
     def generic_sites(self, module, d: int) -> int:
         """How many locations of defined function d hold a "generic" probe (native_kind: not

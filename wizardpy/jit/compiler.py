@@ -13,6 +13,12 @@ Lowering
 - ABI: `i32 fn(wz_thread *t, wz_func *f, i32 fp)`; arguments are at t->stack[fp..] (locals
   0..). The function pushes its wz_frame at t->frames[t->nframes] exactly like the interpreter,
   writes results to t->stack[fp..], pops the frame and returns 0, or returns a trap code.
+- Lean functions (`ModuleCompiler.lean_set`: nothing in them, nor in what they call, can run
+  Python) have no wz_frame: `{i32 status, results} fn(t, f, frame index, fp, params...)`,
+  locals in registers, no deoptimization point; their frame record is written only when a
+  trap unwinds through them. Their wz_func entry is a wrapper with the ABI above; code that is
+  not lean calls them while `g->jit_entry` is unchanged (a probe inserted below them
+  invalidates them: codegen.JIT.invalidate), else through the dispatcher.
 - Traps: a shared cold block calls `wz_jit_trap(t, frame, ip, code)` (sets frames[frame].ip and
   t->trap_nframes like the interpreter) and returns the code; a callee's nonzero status is
   returned unchanged (status codes, never unwinding).
@@ -34,9 +40,10 @@ Lowering
 - TBAA: linear memory, probe counters, globals and the value stack are told apart (counters of
   a loop header stay in registers through the loop).
 - Armed HitProbes (coverage): one byte store where a straight run of them ends (`flush_hits`;
-  a trap inside the run stores the locations it passed); in a loop without calls or Python
-  probes the runs set flags kept in registers instead, stored where the loop is left
-  (`flag_loops`: exits, the loop's trap block, the fall-through).
+  a trap inside the run stores the locations it passed); in a loop that calls nothing but lean
+  code and fires no Python probe the runs set flags and mask bits kept in registers instead,
+  stored where the loop is left (`flag_loops`: exits, the loop's trap block, the
+  fall-through, a call that goes through the dispatcher, a callee's trap).
 - Memory: base from the wz_memory (never moves), size reloaded after anything that can grow it;
   every access checks `zext(addr) + offset + size <= mem.size` in 64-bit arithmetic (unless an
   earlier check of the same address value covered it: memory never shrinks).
@@ -421,6 +428,10 @@ class ModuleCompiler:
             return None
         return self.ins.hit_region(self.wmod, d, ips)
 
+    def hit_region_bits(self, d: int, runs) -> int:
+        """Address of a fresh region word: bit k implies the HitProbe locations runs[k] of d."""
+        return self.ins.hit_region_bits(self.wmod, d, runs)
+
     def native_parts(self, d: int, ip: int) -> tuple[bool, bool, object]:
         """(count, hit, tally) of a "count" site (Instrumentation.native_parts)."""
         if self.ins is None:
@@ -632,34 +643,56 @@ class FunctionCompiler:
         if not ips:
             return
         self.pending_hits = []
-        addr = self.mc.hit_region(self.d, ips)
-        if addr is None:
+        if self.mc.ins is None:
             self.store_hits(ips)
             return
         if self.floop is not None:
-            # in a loop without calls: a flag (a register once promoted) instead of the byte;
-            # the loop's exits store the bytes of the flags set (see `flag_loop_start`)
-            b = self.b
+            self.floop_run(ips)
+            return
+        addr = self.mc.hit_region(self.d, ips)
+        self.b.store(ir.Constant(i8, 1), self.b.inttoptr(ir.Constant(i64, addr), ptr)) \
+            .set_metadata("tbaa", self.mc.tbaa_hit)
+
+    # ------------------------------------------------------------------ flagged loops
+    # A loop that calls nothing but lean code and fires no Python probe (nothing can look at
+    # HitProbe state while it runs) keeps what its runs did in registers: a flag per run of an
+    # innermost loop, a bit of a mask (one i64 per 64 runs) for the others (`floop_run`). Where
+    # the loop is left it stores the region byte of each flag set and ORs each mask into a
+    # region word of its own (Instrumentation.hit_region_bits): at its exits (branches out,
+    # return, falling out after its last back-edge, a callee's trap, a call through the
+    # dispatcher) and on its way to the trap block. Nothing per run and iteration: coverage
+    # then costs (almost) nothing in it.
+
+    def floop_run(self, ips):
+        """A run of HitProbe locations `ips` in the flagged loop: a run inside an innermost loop
+        sets a flag of its own (LLVM sinks such stores out of the loop), any other a bit of a
+        mask (one i64 per 64 runs: a flag each made LLVM spill dozens of them in big loop nests;
+        a mask in a tight loop chains the loop's conditional runs through one register)."""
+        b = self.b
+        fl = self.floop
+        if any(h <= ips[-1] <= e for h, e in self.innermost):
             with self.at_entry(start=True):
                 flag = b.alloca(i8)
             with self.at_entry():
                 b.store(ir.Constant(i8, 0), flag)
             b.store(ir.Constant(i8, 1), flag)
-            self.floop["flags"].append((flag, addr))
+            fl["flags"].append((flag, self.mc.hit_region(self.d, ips)))
             return
-        self.b.store(ir.Constant(i8, 1), self.b.inttoptr(ir.Constant(i64, addr), ptr)) \
-            .set_metadata("tbaa", self.mc.tbaa_hit)
-
-    # ------------------------------------------------------------------ flagged loops
-    # A loop without calls or Python probes (nothing can look at HitProbe state while it runs)
-    # keeps the region bytes of its runs in flags, which LLVM keeps in registers, and stores
-    # the bytes of the flags set where it is left: at its exits (branches out, return, falling
-    # out after its last back-edge) and on its way to the trap block. The bytes are stored
-    # when the loop is left, not once per iteration: coverage then costs nothing in it.
+        masks = fl["masks"]
+        if not masks or len(masks[-1][1]) == 64:
+            with self.at_entry(start=True):
+                m = b.alloca(i64)
+            with self.at_entry():
+                b.store(self.c64(0), m)
+            masks.append((m, []))
+        m, runs = masks[-1]
+        b.store(b.or_(b.load(m, typ=i64), self.c64(1 << len(runs))), m)
+        runs.append(ips)
 
     def flag_loops(self, ips, last_back) -> dict:
-        """{loop header ip: its last back-edge ip} of the loops that keep flags: nothing in them
-        calls (call, call_indirect, generic or operand probes) and armed HitProbes are there.
+        """{loop header ip: its last back-edge ip} of the loops that keep masks: nothing in them
+        calls out (call_indirect, calls but those of lean code, generic or operand probes) and
+        armed HitProbes are there.
         `ips`: the function's instruction ips, sorted."""
         if self.mc.ins is None or not last_back:
             return {}
@@ -687,25 +720,31 @@ class FunctionCompiler:
         return out
 
     def flag_loop_start(self, head, end):
-        """The walk enters flagged loop [head, end]: its runs set flags (flush_hits), its
+        """The walk enters flagged loop [head, end]: its runs set mask bits (flush_hits), its
         exits get blocks of their own (edge_to, i_return), its traps a trap block of its own
-        (trap_if, trap, check_rc_at): `flag_loop_end` stores the flags in all of them."""
+        (trap_if, trap, check_rc_at): `flag_loop_end` stores the masks in all of them."""
         b = self.b
         tbb = self.fn.append_basic_block("loop_trap")
         with b.goto_block(tbb):
             self.tphi_ip = b.phi(i32)
             self.tphi_code = b.phi(i32)
         self.tbb = tbb
-        self.floop = {"head": head, "end": end, "flags": [], "exits": []}
+        self.floop = {"head": head, "end": end, "masks": [], "flags": [], "exits": []}
 
     def flag_exit(self, blk):
-        """`blk` (ending in an unconditional branch) leaves the flagged loop: the flags are
+        """`blk` (ending in an unconditional branch) leaves the flagged loop: the masks are
         stored there, before that branch."""
         self.floop["exits"].append(blk)
 
-    def flag_syncs(self, flags):
-        """At the builder: store the region byte of each flag that is set."""
+    def flag_syncs(self, flags, masks):
+        """At the builder: store the region byte of each flag that is set; OR each mask into
+        its region word."""
         b = self.b
+        for mask, addr in masks:
+            p = b.inttoptr(ir.Constant(i64, addr), ptr)
+            old = b.load(p, typ=i64)
+            old.set_metadata("tbaa", self.mc.tbaa_hit)
+            b.store(b.or_(old, b.load(mask, typ=i64)), p).set_metadata("tbaa", self.mc.tbaa_hit)
         for flag, addr in flags:
             v = b.load(flag, typ=i8)
             st = self.fn.append_basic_block()
@@ -718,28 +757,29 @@ class FunctionCompiler:
             b.position_at_end(nxt)
 
     def flag_loop_end(self):
-        """The walk left the flagged loop: store the flags on the fall-through (if reachable),
+        """The walk left the flagged loop: store the masks on the fall-through (if reachable),
         in every exit block and on the way to the trap block."""
         fl = self.floop
         self.floop = None
         b = self.b
         flags = fl["flags"]
+        masks = [(m, self.mc.hit_region_bits(self.d, runs)) for m, runs in fl["masks"]]
         tbb, self.tbb = self.tbb, self.trap_bb
         phi_ip, phi_code = self.tphi_ip, self.tphi_code
         self.tphi_ip, self.tphi_code = self.trap_phi_ip, self.trap_phi_code
-        if flags and self.reachable:
-            self.flag_syncs(flags)
+        if (flags or masks) and self.reachable:
+            self.flag_syncs(flags, masks)
         for blk in fl["exits"]:
             target = blk.terminator.operands[0]
             with b.goto_block(blk):
                 b.remove(blk.terminator)
-                self.flag_syncs(flags)
+                self.flag_syncs(flags, masks)
                 b.branch(target)
         if not phi_ip.incomings:
             self.fn.blocks.remove(tbb)
             return
         with b.goto_block(tbb):
-            self.flag_syncs(flags)
+            self.flag_syncs(flags, masks)
             self.trap_phi_ip.add_incoming(phi_ip, b.block)
             self.trap_phi_code.add_incoming(phi_code, b.block)
             b.branch(self.trap_bb)
@@ -1266,9 +1306,13 @@ class FunctionCompiler:
         for tgt, end in last_back.items():
             self.labels[tgt].dirty = {x for ip, x in sets if tgt <= ip <= end}
         flagged = self.flag_loops(ips, last_back)
+        # innermost loops (no loop header inside): their runs keep a flag each (floop_run)
+        heads = sorted(last_back)
+        self.innermost = [(h, e) for h, e in last_back.items()
+                          if not any(h < h2 <= e for h2 in heads)]
         for ip in ips:
             if self.floop is not None and ip > self.floop["end"]:
-                self.close_run()            # (the last run: into its flag)
+                self.close_run()            # (the last run: into its mask)
                 self.flag_loop_end()
             if self.floop is None and ip in flagged:
                 self.close_run()            # (the run before the loop: stored)
