@@ -1306,6 +1306,12 @@ class FunctionCompiler:
         for tgt, end in last_back.items():
             self.labels[tgt].dirty = {x for ip, x in sets if tgt <= ip <= end}
         flagged = self.flag_loops(ips, last_back)
+        if self.lean and self.mc.ins is not None and any(
+                self.kinds.get(ip) == "count" and self.mc.native_parts(self.d, ip)[1]
+                for ip in ips):
+            # nothing can look at HitProbe state while lean code runs: the whole body keeps it
+            # in registers (stored at its returns and traps, like a flagged loop's exits)
+            flagged = {ips[0]: ips[-1]}
         # innermost loops (no loop header inside): their runs keep a flag each (floop_run)
         heads = sorted(last_back)
         self.innermost = [(h, e) for h, e in last_back.items()
@@ -1350,6 +1356,9 @@ class FunctionCompiler:
             self.instr(op, ip)
         if self.reachable:   # cannot happen: the last instruction is the final end (return)
             b.unreachable()
+        if self.floop is not None:          # a lean body's region (returns stored it)
+            self.close_run()
+            self.flag_loop_end()
         # unused shared blocks still need valid terminators/phis
         if not self.trap_phi_ip.incomings:
             fn.blocks.remove(self.trap_bb)
