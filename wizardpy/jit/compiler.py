@@ -78,7 +78,6 @@ LLTYPE = {I32: i32, I64: i64, F32: f32, F64: f64, FUNCREF: i64, EXTERNREF: i64}
 FN_TYPE = ir.FunctionType(i32, [ptr, ptr, i32])
 
 
-
 def lean_type(ftype) -> ir.FunctionType:
     """A lean function (ModuleCompiler.lean_set): `{i32 status, results...} fn(wz_thread *t,
     wz_func *f, i32 frame index, i32 fp, params...)`; fp is where its frame would start in the
@@ -690,10 +689,10 @@ class FunctionCompiler:
         runs.append(ips)
 
     def flag_loops(self, ips, last_back) -> dict:
-        """{loop header ip: its last back-edge ip} of the loops that keep masks: nothing in them
-        calls out (call_indirect, calls but those of lean code, generic or operand probes) and
-        armed HitProbes are there.
-        `ips`: the function's instruction ips, sorted."""
+        """{loop header ip: its last back-edge ip} of the loops that keep their HitProbe runs in
+        registers: nothing in them calls out (call_indirect, calls but those of lean code,
+        generic or operand probes) and armed HitProbes are there. `ips`: the function's
+        instruction ips, sorted."""
         if self.mc.ins is None or not last_back:
             return {}
         from bisect import bisect_left, bisect_right
@@ -720,9 +719,10 @@ class FunctionCompiler:
         return out
 
     def flag_loop_start(self, head, end):
-        """The walk enters flagged loop [head, end]: its runs set mask bits (flush_hits), its
-        exits get blocks of their own (edge_to, i_return), its traps a trap block of its own
-        (trap_if, trap, check_rc_at): `flag_loop_end` stores the masks in all of them."""
+        """The walk enters flagged loop [head, end] (or a lean body): its runs set flags and mask
+        bits (floop_run), its exits get blocks of their own (edge_to, i_return, lean_call,
+        check_callee_rc), its traps a trap block of its own (trap_if, trap, check_rc_at):
+        `flag_loop_end` stores the flags and masks in all of them."""
         b = self.b
         tbb = self.fn.append_basic_block("loop_trap")
         with b.goto_block(tbb):
@@ -732,8 +732,8 @@ class FunctionCompiler:
         self.floop = {"head": head, "end": end, "masks": [], "flags": [], "exits": []}
 
     def flag_exit(self, blk):
-        """`blk` (ending in an unconditional branch) leaves the flagged loop: the masks are
-        stored there, before that branch."""
+        """`blk` (ending in an unconditional branch) leaves the flagged loop: its flags and
+        masks are stored there, before that branch."""
         self.floop["exits"].append(blk)
 
     def flag_syncs(self, flags, masks):
@@ -757,8 +757,8 @@ class FunctionCompiler:
             b.position_at_end(nxt)
 
     def flag_loop_end(self):
-        """The walk left the flagged loop: store the masks on the fall-through (if reachable),
-        in every exit block and on the way to the trap block."""
+        """The walk left the flagged loop: store its flags and masks on the fall-through (if
+        reachable), in every exit block and on the way to the trap block."""
         fl = self.floop
         self.floop = None
         b = self.b
@@ -1214,7 +1214,7 @@ class FunctionCompiler:
         if not self.lean:
             # push the frame: func, fp, serial 0. ip/sp are written where anything can look
             # at them (before calls, probes and traps); ret_ip is private to the interpreter.
-            # (A lean function writes its record only on the way out of a trap: `record`.)
+            # (A lean function writes its record only on the way out of a trap.)
             self.write_record()
             self.store_fld(self.t, L.t_nframes, i32, self.nf)
         self.inst = self.fld(self.f, L.f_inst, ptr, invariant=True)
