@@ -221,7 +221,7 @@ def _loops_run(tier, calls):
     """HitProbes and CountProbes at every instruction of $walk, TallyProbes at its br_ifs; each
     call of `calls` runs; after each (and from inside the host function $seen, called after the
     loop) the recorded locations, counts and tallies."""
-    from wizardpy import FuncType, Linker, Trap
+    from wizardpy import FuncType, Linker
     from wizardpy.types import I32
     from wizardpy.instrumentation import TallyProbe
     e = tier_engine(tier)
@@ -246,13 +246,19 @@ def _loops_run(tier, calls):
     linker.define_func("env", "seen", FuncType((I32,), ()),
                        lambda s: log.append(("seen", s, state())))
     inst = linker.instantiate(m)
+    _log_calls(log, inst, fname, calls, state)
+    assert e.jit is None or not e.jit.errors, e.jit.errors[:1]
+    return log
+
+
+def _log_calls(log, inst, fname, calls, state):
+    """Call export `fname` with each of `calls`; log its result (or trap message) and state()."""
+    from wizardpy import Trap
     for args in calls:
         try:
             log.append(("ret", inst.exports[fname](*args), state()))
         except Trap as t:
             log.append(("trap", t.args[0], state()))
-    assert e.jit is None or not e.jit.errors, e.jit.errors[:1]
-    return log
 
 
 @pytest.mark.parametrize("calls", [
@@ -318,7 +324,7 @@ def _lean_loops_run(tier, probe_in_leaf):
     recorded state. probe_in_leaf: a FuncProbe in $leaf, inserted after instantiation, records
     the state at each of its calls (compiled callers then reach $leaf through the dispatcher,
     a FuncProbe in $other made the code inspect frames from the start)."""
-    from wizardpy import FuncType, Linker, Trap
+    from wizardpy import FuncType, Linker
     from wizardpy.types import I32
     e = tier_engine(tier)
     m = Module(e, wat2wasm(LEAN_LOOPS))
@@ -345,11 +351,7 @@ def _lean_loops_run(tier, probe_in_leaf):
     if probe_in_leaf:
         e.instrument.insert(m, fidx(m, "leaf"), 0, FuncProbe(lambda loc: log.append(state())))
     for fname in ("walk", "lwalk"):
-        for args in ((10, 99), (10, 7), (10, 0), (3, 99)):
-            try:
-                log.append(("ret", inst.exports[fname](*args), state()))
-            except Trap as t:
-                log.append(("trap", t.args[0], state()))
+        _log_calls(log, inst, fname, ((10, 99), (10, 7), (10, 0), (3, 99)), state)
     assert e.jit is None or not e.jit.errors, e.jit.errors[:1]
     return log
 
