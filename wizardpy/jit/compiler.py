@@ -43,9 +43,7 @@ Lowering
   a trap inside the run stores the locations it passed); in a loop that calls nothing but lean
   code and fires no Python probe the runs set flags and mask bits kept in registers instead,
   stored where the loop is left (`flag_loops`: exits, the loop's trap block, the
-  fall-through, a call that goes through the dispatcher, a callee's trap). In a function
-  without HitProbes, innermost loops that count add their counters and 2-way tallies up in
-  registers the same way (`acc_add`).
+  fall-through, a call that goes through the dispatcher, a callee's trap).
 - Memory: base from the wz_memory (never moves), size reloaded after anything that can grow it;
   every access checks `zext(addr) + offset + size <= mem.size` in 64-bit arithmetic (unless an
   earlier check of the same address value covered it: memory never shrinks).
@@ -693,26 +691,20 @@ class FunctionCompiler:
     def flag_loops(self, ips, last_back) -> dict:
         """{loop header ip: its last back-edge ip} of the loops that keep their HitProbe runs in
         registers: nothing in them calls out (call_indirect, calls but those of lean code,
-        generic or operand probes) and armed HitProbes are there. In a function without
-        HitProbes (self.sums): the innermost such loops with counters or tallies, which add
-        them up in registers (only innermost ones: sums kept through a whole loop nest made
-        LLVM spill them, and bapo's branches slower). `ips`: the function's instruction ips,
-        sorted."""
+        generic or operand probes) and armed HitProbes are there. `ips`: the function's
+        instruction ips, sorted."""
         if self.mc.ins is None or not last_back:
             return {}
         from bisect import bisect_left, bisect_right
-        calls = [0]                 # prefix counts over ips: calls, armed HitProbes, counters
+        calls = [0]                 # prefix counts over ips: calls, armed HitProbes
         hits = [0]
-        cnts = [0]
         for ip in ips:
-            op, c, h, n = self.words[ip], 0, 0, 0
+            op, c, h = self.words[ip], 0, 0
             if op == OP_PROBE:
                 kind = self.kinds.get(ip)
                 c = kind in ("generic", "operand")
-                n = kind == "count"
-                h = n and self.mc.native_parts(self.d, ip)[1]
+                h = kind == "count" and self.mc.native_parts(self.d, ip)[1]
                 op = self.probe_ops[ip]
-            cnts.append(cnts[-1] + n)
             # (a call of lean code runs no Python: the loop stays flagged; from code that is not
             # lean its way through the dispatcher stores the flags first, see lean_call)
             c = c or op == 0x11 or (op == 0x10 and self.words[ip + 1] - self.nimp
@@ -724,15 +716,6 @@ class FunctionCompiler:
             lo, hi = bisect_left(ips, head), bisect_right(ips, end)
             if calls[hi] == calls[lo] and hits[hi] > hits[lo]:
                 out[head] = end
-        self.sums = not hits[-1] and not out
-        if self.sums:
-            # no HitProbe in the function: innermost loops that count add up in registers
-            heads = sorted(last_back)
-            for head, end in last_back.items():
-                lo, hi = bisect_left(ips, head), bisect_right(ips, end)
-                if (calls[hi] == calls[lo] and cnts[hi] > cnts[lo]
-                        and not any(head < h2 <= end for h2 in heads)):
-                    out[head] = end
         return out
 
     def flag_loop_start(self, head, end):
@@ -746,25 +729,17 @@ class FunctionCompiler:
             self.tphi_ip = b.phi(i32)
             self.tphi_code = b.phi(i32)
         self.tbb = tbb
-        self.floop = {"head": head, "end": end, "masks": [], "flags": [], "accs": {},
-                      "exits": []}
+        self.floop = {"head": head, "end": end, "masks": [], "flags": [], "exits": []}
 
     def flag_exit(self, blk):
         """`blk` (ending in an unconditional branch) leaves the flagged loop: its flags and
         masks are stored there, before that branch."""
         self.floop["exits"].append(blk)
 
-    def flag_syncs(self, flags, masks, accs=()):
+    def flag_syncs(self, flags, masks):
         """At the builder: store the region byte of each flag that is set; OR each mask into
-        its region word; add each sum to its counter and zero it."""
+        its region word."""
         b = self.b
-        for acc, addr in accs:
-            p = addr() if callable(addr) else b.inttoptr(ir.Constant(i64, addr), ptr)
-            v = b.load(acc, typ=i64)
-            old = b.load(p, typ=i64)
-            old.set_metadata("tbaa", self.mc.tbaa_count)
-            b.store(b.add(old, v), p).set_metadata("tbaa", self.mc.tbaa_count)
-            b.store(self.c64(0), acc)
         for mask, addr in masks:
             p = b.inttoptr(ir.Constant(i64, addr), ptr)
             old = b.load(p, typ=i64)
@@ -789,23 +764,22 @@ class FunctionCompiler:
         b = self.b
         flags = fl["flags"]
         masks = [(m, self.mc.hit_region_bits(self.d, runs)) for m, runs in fl["masks"]]
-        accs = list(fl["accs"].values())
         tbb, self.tbb = self.tbb, self.trap_bb
         phi_ip, phi_code = self.tphi_ip, self.tphi_code
         self.tphi_ip, self.tphi_code = self.trap_phi_ip, self.trap_phi_code
-        if (flags or masks or accs) and self.reachable:
-            self.flag_syncs(flags, masks, accs)
+        if (flags or masks) and self.reachable:
+            self.flag_syncs(flags, masks)
         for blk in fl["exits"]:
             target = blk.terminator.operands[0]
             with b.goto_block(blk):
                 b.remove(blk.terminator)
-                self.flag_syncs(flags, masks, accs)
+                self.flag_syncs(flags, masks)
                 b.branch(target)
         if not phi_ip.incomings:
             self.fn.blocks.remove(tbb)
             return
         with b.goto_block(tbb):
-            self.flag_syncs(flags, masks, accs)
+            self.flag_syncs(flags, masks)
             self.trap_phi_ip.add_incoming(phi_ip, b.block)
             self.trap_phi_code.add_incoming(phi_code, b.block)
             b.branch(self.trap_bb)
@@ -988,12 +962,8 @@ class FunctionCompiler:
                 # a condition: c[0] += (v == 0), c[1] += (v != 0), at fixed addresses, so
                 # that LLVM may keep both counters in registers through a loop
                 nz = b.icmp_unsigned("!=", top, ir.Constant(i32, 0))
-                if self.floop is not None and self.sums:
-                    self.acc_add(("t", addr), addr, b.zext(b.not_(nz), i64))
-                    self.acc_add(("t", addr + 8), addr + 8, b.zext(nz, i64))
-                else:
-                    self.bump(b.inttoptr(ir.Constant(i64, addr), ptr), b.zext(b.not_(nz), i64))
-                    self.bump(b.inttoptr(ir.Constant(i64, addr + 8), ptr), b.zext(nz, i64))
+                self.bump(b.inttoptr(ir.Constant(i64, addr), ptr), b.zext(b.not_(nz), i64))
+                self.bump(b.inttoptr(ir.Constant(i64, addr + 8), ptr), b.zext(nz, i64))
             else:
                 idx = b.zext(top, i64)
                 lim = self.c64(n - 1)
@@ -1004,39 +974,8 @@ class FunctionCompiler:
             self.pending_hits.append(ip)     # stored where the run ends (flush_hits)
         if not count:
             return
-        if self.floop is not None and self.sums:
-            self.acc_add(("c", ip), lambda: self.b.gep(self.counts_base(), [self.c64(ip)],
-                                                       source_etype=i64, inbounds=True))
-            return
         cp = self.ifld(self.f, self.L.f_probe_counts, ptr)
         self.bump(b.gep(cp, [self.c64(ip)], source_etype=i64, inbounds=True))
-
-    def counts_base(self):
-        """wz_func.probe_counts, loaded once in the entry block (for the exits of flagged
-        loops, which the value cache does not reach)."""
-        cb = self.__dict__.get("_counts_base")
-        if cb is None:
-            with self.at_entry():
-                cb = self._counts_base = self.fld(self.f, self.L.f_probe_counts, ptr,
-                                                  invariant=True)
-        return cb
-
-    def acc_add(self, key, addr, inc=None):
-        """In a counting loop (flag_loops): add `inc` (default 1) to the loop's sum for the
-        counter at `addr` (an address, or a function making the pointer where the sum is
-        added), an alloca (a register once promoted) added to the counter where the loop is
-        left. A counter's read-modify-write per iteration chains each iteration to the last
-        through store-to-load forwarding; the sum does not."""
-        b = self.b
-        accs = self.floop["accs"]
-        got = accs.get(key)
-        if got is None:
-            with self.at_entry(start=True):
-                acc = b.alloca(i64)
-            with self.at_entry():
-                b.store(self.c64(0), acc)
-            got = accs[key] = (acc, addr)
-        b.store(b.add(b.load(got[0], typ=i64), self.c64(1) if inc is None else inc), got[0])
 
     def bump(self, p, inc=None):
         """`*(uint64_t *)p += inc` (default 1): a native probe counter."""
@@ -1366,7 +1305,6 @@ class FunctionCompiler:
                         lab.types = list(lt)
         for tgt, end in last_back.items():
             self.labels[tgt].dirty = {x for ip, x in sets if tgt <= ip <= end}
-        self.sums = False                   # (flag_loops: counting loops add up in registers)
         flagged = self.flag_loops(ips, last_back)
         if self.lean and self.mc.ins is not None and any(
                 self.kinds.get(ip) == "count" and self.mc.native_parts(self.d, ip)[1]
