@@ -703,7 +703,7 @@ class FunctionCompiler:
             if op == OP_PROBE:
                 kind = self.kinds.get(ip)
                 c = kind in ("generic", "operand")
-                h = kind == "count" and self.mc.native_parts(self.d, ip)[1]
+                h = ip in self.hit_sites
                 op = self.probe_ops[ip]
             # (a call of lean code runs no Python: the loop stays flagged; from code that is not
             # lean its way through the dispatcher stores the flags first, see lean_call)
@@ -1305,10 +1305,11 @@ class FunctionCompiler:
                         lab.types = list(lt)
         for tgt, end in last_back.items():
             self.labels[tgt].dirty = {x for ip, x in sets if tgt <= ip <= end}
+        # armed HitProbe locations
+        self.hit_sites = {ip for ip, kind in self.kinds.items()
+                          if kind == "count" and self.mc.native_parts(self.d, ip)[1]}
         flagged = self.flag_loops(ips, last_back)
-        if self.lean and self.mc.ins is not None and any(
-                self.kinds.get(ip) == "count" and self.mc.native_parts(self.d, ip)[1]
-                for ip in ips):
+        if self.lean and self.hit_sites:
             # nothing can look at HitProbe state while lean code runs: the whole body keeps it
             # in registers (stored at its returns and traps, like a flagged loop's exits)
             flagged = {ips[0]: ips[-1]}
@@ -1553,15 +1554,20 @@ class FunctionCompiler:
             rc.add_incoming(rc1, fast)
             rc.add_incoming(rc2, slow)
         del self.vs[base_h:]
-        nres = len(ftype.results)
+        for v, wt in zip(self.call_returned(rc, ftype, base_h, next_ip), ftype.results):
+            self.push(v, wt)
+        self.reload_msize()
+
+    def call_returned(self, rc, ftype, base_h, next_ip):
+        """After a call that may have run Python: the callee's status, the deoptimization test
+        at next_ip, then its results, loaded from the value stack (returned)."""
         # the callee's status first, on its own: folded into the deopt test below, fib's calls
         # were 4% slower (the test then waits for the flag loads)
         self.check_callee_rc(rc)
-        self.deopt_check(next_ip, base_h + nres, write=None if self.mc.frame_state else base_h)
-        for i, wt in enumerate(ftype.results):
-            v = self.sload(self.nl + base_h + i)
-            self.push(self.from_bits(v, wt), wt)
-        self.reload_msize()
+        self.deopt_check(next_ip, base_h + len(ftype.results),
+                         write=None if self.mc.frame_state else base_h)
+        return [self.from_bits(self.sload(self.nl + base_h + i), wt)
+                for i, wt in enumerate(ftype.results)]
 
     def lean_call(self, ip, g, ftype, d, next_ip):
         """Call lean function d (ModuleCompiler.lean_set) with its arguments in registers.
@@ -1609,11 +1615,7 @@ class FunctionCompiler:
             vc, clean = dict(self.vc), set(self.clean)
             self.write_out(ip, h, thread_sp=False, args=np_, sp=base)
             rc = b.call(self.mc.helpers["wz_jit_call"], [self.t, g, base])
-            self.check_callee_rc(rc)
-            self.deopt_check(next_ip, base_h + len(ftype.results),
-                             write=None if self.mc.frame_state else base_h)
-            slow_res = [self.from_bits(self.sload(self.nl + base_h + i), wt)
-                        for i, wt in enumerate(ftype.results)]
+            slow_res = self.call_returned(rc, ftype, base_h, next_ip)
             slow_end = b.block
             b.branch(join)
             self.vc, self.clean = vc, clean
