@@ -145,20 +145,16 @@ class CoverageMonitor(Monitor):
         C speed, since a function's first call pays for this."""
         m = self.module
         pcs, opcodes = instruction_table(m, f)
-        starts = block_leaders(m, f)
-        starts.update(compress(pcs[1:], map(MAY_TRAP.__contains__, opcodes)))
-        starts = sorted(starts)
-        self._starts[f] = starts
+        at = block_leaders(m, f)
+        at.update(compress(pcs[1:], map(MAY_TRAP.__contains__, opcodes)))
+        # their indices too, found here once: the report needs them, and is timed
+        cuts = self._cuts[f] = list(compress(range(len(pcs)), map(at.__contains__, pcs)))
+        starts = self._starts[f] = [pcs[i] for i in cuts]
         self.instrument.insert_many(m, [(f, pc) for pc in starts], self._hit)
 
     def _unit_cuts(self, f: int) -> list[int]:
         """Where the units of armed function f start, as indices into its instruction_table."""
-        cuts = self._cuts.get(f)
-        if cuts is None:
-            pcs = instruction_table(self.module, f)[0]
-            at = set(self._starts[f])
-            cuts = self._cuts[f] = list(compress(range(len(pcs)), map(at.__contains__, pcs)))
-        return cuts
+        return self._cuts[f]
 
     def on_parse(self, module):
         super().on_parse(module)

@@ -173,6 +173,14 @@ void wz_probe_arm(uint32_t *code, uint32_t *ops, uint8_t *python, uint8_t *hits,
     }
 }
 
+void wz_hit_implied(uint8_t *hit, const uint32_t *words, const uint64_t *addrs,
+                    const uint8_t *masks, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (*(const uint8_t *)(uintptr_t)addrs[k] & masks[k])
+            hit[words[k]] = 1;
+}
+
 void wz_probe_hit(wz_func *f, uint32_t ip)
 {
     uint32_t *code = f->code;

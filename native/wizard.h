@@ -231,6 +231,12 @@ void wz_probe_arm(uint32_t *code, uint32_t *ops, uint8_t *python, uint8_t *hits,
  * nothing else is left there. Either tier calls it before the other probes at ip fire. */
 void wz_probe_hit(wz_func *f, uint32_t ip);
 
+/* HitProbe words implied by compiled code's region bits (wizardpy/instrumentation.py
+ * _HitWords.reader; runtime.c): hit[words[k]] = 1 where (*(uint8_t *)addrs[k] & masks[k]) != 0,
+ * k < n. Every words[k] is below the length of hit (the module's code words). */
+void wz_hit_implied(uint8_t *hit, const uint32_t *words, const uint64_t *addrs,
+                    const uint8_t *masks, size_t n);
+
 /* Superinstructions (fusion.c). wz_seq_len: instructions in a sequence with fused word
  * `fused` (as wizardpy/fusion.py seq_len). wz_seq_map: their membership in the whole module,
  * for the instrumentation (a probe at any instruction of a sequence un-fuses it, removing the

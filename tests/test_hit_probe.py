@@ -375,7 +375,7 @@ def test_region_bytes_and_words_imply_their_locations():
     from wizardpy.instrumentation import _HitWords
     e = Engine(tier="int")
     ffi = e.ffi
-    hw = _HitWords(ffi, ffi.new("uint8_t[]", 200))
+    hw = _HitWords(ffi, e.lib, ffi.new("uint8_t[]", 200))
     rb = hw.region([1, 2])
     runs = [[10 + k] for k in range(64)]
     addr = hw.region_bits(runs)
@@ -389,8 +389,14 @@ def test_region_bytes_and_words_imply_their_locations():
     assert [w for w in range(200) if read(w)] == [1, 2, 10, 19, 73]
     hw.reset(19)
     assert not hw.hit(19) and hw.hit(10)
+    read = hw.reader()          # (reads its flat copy of the implications, rebuilt after reset)
+    assert [w for w in range(200) if read(w)] == [1, 2, 10, 73]
     with pytest.raises(ValueError):
         hw.region_bits([[1]] * 65)
-    many = [hw.region_bits([[100 + k]]) for k in range(600)]   # across 4096-byte chunks
+    many = [hw.region_bits([[100 + k % 100]]) for k in range(600)]     # across 4096-byte chunks
     assert len(set(many)) == 600 and all(a % 8 == 0 for a in many)
     assert all(ffi.cast("uint64_t *", a)[0] == 0 for a in many)
+    ffi.cast("uint64_t *", many[-1])[0] = 1              # a region word in a later chunk
+    read = hw.reader()
+    assert [w for w in range(200) if read(w)] == [1, 2, 10, 73, 199]
+    assert hw.hit(199)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from array import array
 from typing import Callable
 
 from .errors import ProbeError, Trap, WizardError
@@ -146,7 +147,7 @@ class HitProbe(Probe):
         out = set(self._fired)
         for hw, locs in self._att.values():
             hit = hw.reader()
-            out.update(loc for w, loc in locs.items() if hit(w))
+            out.update([loc for w, loc in locs.items() if hit(w)])
         return out
 
     @property
@@ -183,34 +184,65 @@ class _HitWords:
     them; a trap inside stores the locations it passed one by one): that byte set means each of
     its words ran. A loop keeps the runs in it as bits of a register and ORs them into a region
     word where it is left (`region_bits`): bit k set means run k ran. Reset when a HitProbe is
-    attached afresh at a word."""
+    attached afresh at a word.
 
-    __slots__ = ("ffi", "buf", "implied", "chunks")
+    `implied` is also kept flat, as three parallel arrays (word, byte address, mask), so that
+    `reader` settles every implied word in one native call (a report reads thousands)."""
 
-    def __init__(self, ffi, buf):
+    __slots__ = ("ffi", "lib", "buf", "implied", "chunks", "flat", "stale")
+
+    def __init__(self, ffi, lib, buf):
         self.ffi = ffi
+        self.lib = lib
         self.buf = buf
         self.implied: dict = {}
-        self.chunks: list = []          # [byte array, bytes used] for region bytes
+        self.chunks: list = []          # [byte array, bytes used, uint64_t array] region bytes
+        self.flat = (array("I"), array("Q"), array("B"))
+        self.stale = False              # `flat` lists words reset since: rebuilt when read
 
     def hit(self, w: int) -> bool:
         return bool(self.buf[w]) or any(a[i] & m for a, i, m in self.implied.get(w, ()))
 
     def reader(self):
-        """hit(w) for many words: one copy of the buffer, then plain reads."""
-        got = self.ffi.buffer(self.buf)[:]
-        imp = self.implied
-        if not imp:
-            return got.__getitem__
-        return lambda w: got[w] or (w in imp and any(a[i] & m for a, i, m in imp[w]))
+        """hit(w) for many words: one copy of the buffer, the implied words set in it natively,
+        then plain reads."""
+        ffi = self.ffi
+        got = bytearray(ffi.buffer(self.buf))
+        if self.implied:
+            if self.stale:
+                self._reflatten()
+            ws, addrs, masks = self.flat
+            self.lib.wz_hit_implied(ffi.from_buffer("uint8_t[]", got),
+                                    ffi.from_buffer("uint32_t[]", ws),
+                                    ffi.from_buffer("uint64_t[]", addrs),
+                                    ffi.from_buffer("uint8_t[]", masks), len(ws))
+        return got.__getitem__
 
     def reset(self, w: int) -> None:
         self.buf[w] = 0
-        if self.implied:
-            self.implied.pop(w, None)
+        if self.implied and self.implied.pop(w, None) is not None:
+            self.stale = True
+
+    def _imply(self, w: int, e: tuple, addr: int) -> None:
+        self.implied.setdefault(w, []).append(e)
+        if not self.stale:
+            ws, addrs, masks = self.flat
+            ws.append(w)
+            addrs.append(addr)
+            masks.append(e[2])
+
+    def _reflatten(self) -> None:
+        base = {id(c[0]): int(self.ffi.cast("uintptr_t", c[0])) for c in self.chunks}
+        ws, addrs, masks = self.flat = (array("I"), array("Q"), array("B"))
+        for w, ents in self.implied.items():
+            for a, i, m in ents:
+                ws.append(w)
+                addrs.append(base[id(a)] + i)
+                masks.append(m)
+        self.stale = False
 
     def _take(self, n: int):
-        """n fresh zero bytes, n-aligned (n = 1 or 8): (array, index)."""
+        """n fresh zero bytes, n-aligned (n = 1 or 8): (array, index, address)."""
         ffi = self.ffi
         if self.chunks:
             chunk = self.chunks[-1]
@@ -222,26 +254,27 @@ class _HitWords:
         chunk = self.chunks[-1]
         i = chunk[1]
         chunk[1] += n
-        return chunk[0], i
+        return chunk[0], i, int(ffi.cast("uintptr_t", chunk[0])) + i
 
     def region(self, words) -> int:
         """A fresh region byte implying `words`; returns its address (for compiled code)."""
-        a, i = self._take(1)
+        a, i, addr = self._take(1)
+        e = (a, i, 0xFF)
         for w in words:
-            self.implied.setdefault(w, []).append((a, i, 0xFF))
-        return int(self.ffi.cast("uintptr_t", a)) + i
+            self._imply(w, e, addr)
+        return addr
 
     def region_bits(self, runs) -> int:
         """A fresh region word (uint64_t, little-endian) whose bit k implies the words of
         runs[k] (at most 64); returns its address (for compiled code)."""
         if len(runs) > 64:
             raise ValueError("a region word holds at most 64 runs")
-        a, i = self._take(8)
+        a, i, addr = self._take(8)
         for k, words in enumerate(runs):
             e = (a, i + k // 8, 1 << (k % 8))
             for w in words:
-                self.implied.setdefault(w, []).append(e)
-        return int(self.ffi.cast("uintptr_t", a)) + i
+                self._imply(w, e, addr + k // 8)
+        return addr
 
 
 class TallyProbe(Probe):
@@ -769,7 +802,7 @@ class Instrumentation:
                                      unfused, ffi.new("uint32_t[]", ws), n, PF_HIT)
         if hw.implied:                  # (wz_probe_arm reset their bytes)
             for w in ws:
-                hw.implied.pop(w, None)
+                hw.reset(w)
         light.update(zip(keys, itertools.repeat(probe)))
         probe._locs(hw).update(zip(ws, map(tuple, sites)))
         self.last_change_removed = False
@@ -1347,7 +1380,7 @@ class Instrumentation:
             self._bufs[module] = b
             if b[3]:
                 unfused_words(module)       # (superinstructions: wz_func.probe_fused)
-            self._hitwords[module] = _HitWords(ffi, b[2])
+            self._hitwords[module] = _HitWords(ffi, self.engine.lib, b[2])
             module._probe_counts, module._probe_python, module._probe_hits, module._probe_seq = b
             for inst in self.engine._instances:
                 if inst is not None and inst.module is module:
