@@ -217,20 +217,31 @@ LOOPS = r"""
 """
 
 
-def _loops_run(tier, calls):
-    """HitProbes and CountProbes at every instruction of $walk, TallyProbes at its br_ifs; each
-    call of `calls` runs; after each (and from inside the host function $seen, called after the
-    loop) the recorded locations, counts and tallies."""
+# $walk without its inner loop: $l is an innermost loop, left in every way
+LOOPS_FLAT = LOOPS.replace('''        i32.const 0 local.set $j
+        loop $inner
+          local.get $j i32.const 1 i32.add local.tee $j
+          i32.const 2 i32.lt_u br_if $inner
+        end
+''', "        i32.const 2 local.set $j\n")
+
+
+def _loops_run(tier, calls, hits=True):
+    """HitProbes (hits) and CountProbes at every instruction of $walk, TallyProbes at its
+    br_ifs; each call of `calls` runs; after each (and from inside the host function $seen,
+    called after the loop) the recorded locations, counts and tallies. Without HitProbes the
+    module is LOOPS_FLAT (its loop with every kind of exit is an innermost one)."""
     from wizardpy import FuncType, Linker
     from wizardpy.types import I32
     from wizardpy.instrumentation import TallyProbe
     e = tier_engine(tier)
-    m = Module(e, wat2wasm(LOOPS))
+    m = Module(e, wat2wasm(LOOPS if hits else LOOPS_FLAT))
     fname = "nest" if calls and len(calls[0]) == 1 else "walk"
     f = fidx(m, fname)
     h = HitProbe()
     instrs = m.code_of(f).instrs
-    e.instrument.insert_many(m, [(f, pc) for pc, _ in instrs], h)
+    if hits:
+        e.instrument.insert_many(m, [(f, pc) for pc, _ in instrs], h)
     counts = {pc: CountProbe() for pc, _ in instrs}
     for pc, c in counts.items():
         e.instrument.insert(m, f, pc, c)
@@ -271,15 +282,17 @@ def _log_calls(log, inst, fname, calls, state):
     [(2, 0, 99), (10, 1, 99), (10, 0, 3), (20, 0, 99)],
     [(4,), (3,)],                       # $nest: the loop without calls entered again and again
 ], ids=["fall", "br_if", "return", "br_table", "trap7", "trap0", "mixed", "reentered"])
-def test_loops_without_calls_record_exactly_in_every_tier(calls):
-    """Compiled loops without calls keep their runs' region bytes in flags and store them where
-    the loop is left: every exit, the trap path, the fall-through (counters and tallies beside
-    them stay in memory). The locations, counts and tallies after each call, and what a host
-    function called after the loop sees, equal the interpreter's; also for such a loop entered
-    again and again inside a loop with a call."""
-    want = _loops_run("int", calls)
-    assert _loops_run("jit", calls) == want
-    assert _loops_run("tiered", calls) == want
+@pytest.mark.parametrize("hits", [True, False], ids=["hits", "counts-only"])
+def test_loops_without_calls_record_exactly_in_every_tier(calls, hits):
+    """Compiled loops without calls keep their runs' region bytes in flags and masks, and (in a
+    function without HitProbes) innermost loops add their counts and 2-way tallies up in
+    registers; all are stored where the loop is left: every exit, the trap path, the
+    fall-through. The locations, counts and tallies after each call, and what a host function
+    called after the loop sees, equal the interpreter's; also for such a loop entered again and
+    again inside a loop with a call."""
+    want = _loops_run("int", calls, hits)
+    assert _loops_run("jit", calls, hits) == want
+    assert _loops_run("tiered", calls, hits) == want
 
 
 LEAN_LOOPS = r"""

@@ -278,6 +278,7 @@ class JIT:
         name = f"wasm{self._counter}"
         mc = ModuleCompiler(module, self.layout, self.engine, name)
         mc.prefix = name
+        mc.opt_level = self.opt_level if osr is None else self.osr_opt_level
         mc.versions = {d: rec.version.get(d, 0) for d in
                        set(defined) | ({osr[0]} if osr else set())}
         syms = mc.compile(list(defined))

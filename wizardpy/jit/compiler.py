@@ -43,7 +43,9 @@ Lowering
   a trap inside the run stores the locations it passed); in a loop that calls nothing but lean
   code and fires no Python probe the runs set flags and mask bits kept in registers instead,
   stored where the loop is left (`flag_loops`: exits, the loop's trap block, the
-  fall-through, a call that goes through the dispatcher, a callee's trap).
+  fall-through, a call that goes through the dispatcher, a callee's trap). In a function
+  without HitProbes, innermost loops that count add their counters and 2-way tallies up in
+  registers the same way (`acc_add`).
 - Memory: base from the wz_memory (never moves), size reloaded after anything that can grow it;
   every access checks `zext(addr) + offset + size <= mem.size` in 64-bit arithmetic (unless an
   earlier check of the same address value covered it: memory never shrinks).
@@ -253,6 +255,9 @@ class ModuleCompiler:
              ir.Constant(i32, 1)])
         self.functions: dict[int, ir.Function] = {}
         self.lean_fns: dict[int, ir.Function] = {}     # lean functions (lean_set): their code
+        # the LLVM optimisation level the module is compiled at (codegen.JIT sets it): at 0
+        # allocas stay in memory, so nothing is kept "in registers" through an alloca there
+        self.opt_level = 2
         self.lean: set = set()
         self.lean_reach: dict = {}
         self._words: dict = {}
@@ -691,20 +696,27 @@ class FunctionCompiler:
     def flag_loops(self, ips, last_back) -> dict:
         """{loop header ip: its last back-edge ip} of the loops that keep their HitProbe runs in
         registers: nothing in them calls out (call_indirect, calls but those of lean code,
-        generic or operand probes) and armed HitProbes are there. `ips`: the function's
-        instruction ips, sorted."""
+        generic or operand probes) and armed HitProbes are there. In a function without
+        HitProbes (self.sums), compiled at -O1 or above: the innermost such loops with
+        counters or tallies, which add them up in registers (only innermost ones: sums kept
+        through a whole loop nest made LLVM spill them, and bapo's branches slower; at -O0
+        the sums' allocas stay in memory, which made tier tiered slower). `ips`: the
+        function's instruction ips, sorted."""
         if self.mc.ins is None or not last_back:
             return {}
         from bisect import bisect_left, bisect_right
-        calls = [0]                 # prefix counts over ips: calls, armed HitProbes
+        calls = [0]                 # prefix counts over ips: calls, armed HitProbes, counters
         hits = [0]
+        cnts = [0]
         for ip in ips:
-            op, c, h = self.words[ip], 0, 0
+            op, c, h, n = self.words[ip], 0, 0, 0
             if op == OP_PROBE:
                 kind = self.kinds.get(ip)
                 c = kind in ("generic", "operand")
+                n = kind == "count"
                 h = ip in self.hit_sites
                 op = self.probe_ops[ip]
+            cnts.append(cnts[-1] + n)
             # (a call of lean code runs no Python: the loop stays flagged; from code that is not
             # lean its way through the dispatcher stores the flags first, see lean_call)
             c = c or op == 0x11 or (op == 0x10 and self.words[ip + 1] - self.nimp
@@ -716,6 +728,15 @@ class FunctionCompiler:
             lo, hi = bisect_left(ips, head), bisect_right(ips, end)
             if calls[hi] == calls[lo] and hits[hi] > hits[lo]:
                 out[head] = end
+        self.sums = not hits[-1] and not out and self.mc.opt_level >= 1
+        if self.sums:
+            # no HitProbe in the function: innermost loops that count add up in registers
+            heads = sorted(last_back)
+            for head, end in last_back.items():
+                lo, hi = bisect_left(ips, head), bisect_right(ips, end)
+                if (calls[hi] == calls[lo] and cnts[hi] > cnts[lo]
+                        and not any(head < h2 <= end for h2 in heads)):
+                    out[head] = end
         return out
 
     def flag_loop_start(self, head, end):
@@ -729,17 +750,28 @@ class FunctionCompiler:
             self.tphi_ip = b.phi(i32)
             self.tphi_code = b.phi(i32)
         self.tbb = tbb
-        self.floop = {"head": head, "end": end, "masks": [], "flags": [], "exits": []}
+        self.floop = {"head": head, "end": end, "masks": [], "flags": [], "accs": {},
+                      "exits": []}
 
     def flag_exit(self, blk):
         """`blk` (ending in an unconditional branch) leaves the flagged loop: its flags and
         masks are stored there, before that branch."""
         self.floop["exits"].append(blk)
 
-    def flag_syncs(self, flags, masks):
+    def flag_syncs(self, flags, masks, accs=()):
         """At the builder: store the region byte of each flag that is set; OR each mask into
-        its region word."""
+        its region word; add each sum to its counter and zero it."""
         b = self.b
+        sums = [(b.load(acc, typ=i64), sub, addr) for acc, addr, sub in accs]
+        for v, sub, addr in sums:
+            if sub is not None:
+                v = b.sub(v, b.load(sub, typ=i64))
+            p = addr() if callable(addr) else b.inttoptr(ir.Constant(i64, addr), ptr)
+            old = b.load(p, typ=i64)
+            old.set_metadata("tbaa", self.mc.tbaa_count)
+            b.store(b.add(old, v), p).set_metadata("tbaa", self.mc.tbaa_count)
+        for acc, _, _ in accs:
+            b.store(self.c64(0), acc)
         for mask, addr in masks:
             p = b.inttoptr(ir.Constant(i64, addr), ptr)
             old = b.load(p, typ=i64)
@@ -764,22 +796,23 @@ class FunctionCompiler:
         b = self.b
         flags = fl["flags"]
         masks = [(m, self.mc.hit_region_bits(self.d, runs)) for m, runs in fl["masks"]]
+        accs = list(fl["accs"].values())
         tbb, self.tbb = self.tbb, self.trap_bb
         phi_ip, phi_code = self.tphi_ip, self.tphi_code
         self.tphi_ip, self.tphi_code = self.trap_phi_ip, self.trap_phi_code
-        if (flags or masks) and self.reachable:
-            self.flag_syncs(flags, masks)
+        if (flags or masks or accs) and self.reachable:
+            self.flag_syncs(flags, masks, accs)
         for blk in fl["exits"]:
             target = blk.terminator.operands[0]
             with b.goto_block(blk):
                 b.remove(blk.terminator)
-                self.flag_syncs(flags, masks)
+                self.flag_syncs(flags, masks, accs)
                 b.branch(target)
         if not phi_ip.incomings:
             self.fn.blocks.remove(tbb)
             return
         with b.goto_block(tbb):
-            self.flag_syncs(flags, masks)
+            self.flag_syncs(flags, masks, accs)
             self.trap_phi_ip.add_incoming(phi_ip, b.block)
             self.trap_phi_code.add_incoming(phi_code, b.block)
             b.branch(self.trap_bb)
@@ -962,8 +995,15 @@ class FunctionCompiler:
                 # a condition: c[0] += (v == 0), c[1] += (v != 0), at fixed addresses, so
                 # that LLVM may keep both counters in registers through a loop
                 nz = b.icmp_unsigned("!=", top, ir.Constant(i32, 0))
-                self.bump(b.inttoptr(ir.Constant(i64, addr), ptr), b.zext(b.not_(nz), i64))
-                self.bump(b.inttoptr(ir.Constant(i64, addr + 8), ptr), b.zext(nz, i64))
+                if self.floop is not None and self.sums:
+                    # the sums are "taken" and "all" (c[0] gets all - taken where the loop is
+                    # left): "all" grows by a constant, an induction variable LLVM can derive
+                    # from the loop's own
+                    self.acc_add(("t", addr + 8), addr + 8, b.zext(nz, i64))
+                    self.acc_add(("t", addr), addr, minus=("t", addr + 8))
+                else:
+                    self.bump(b.inttoptr(ir.Constant(i64, addr), ptr), b.zext(b.not_(nz), i64))
+                    self.bump(b.inttoptr(ir.Constant(i64, addr + 8), ptr), b.zext(nz, i64))
             else:
                 idx = b.zext(top, i64)
                 lim = self.c64(n - 1)
@@ -974,8 +1014,40 @@ class FunctionCompiler:
             self.pending_hits.append(ip)     # stored where the run ends (flush_hits)
         if not count:
             return
+        if self.floop is not None and self.sums:
+            self.acc_add(("c", ip), lambda: self.b.gep(self.counts_base(), [self.c64(ip)],
+                                                       source_etype=i64, inbounds=True))
+            return
         cp = self.ifld(self.f, self.L.f_probe_counts, ptr)
         self.bump(b.gep(cp, [self.c64(ip)], source_etype=i64, inbounds=True))
+
+    def counts_base(self):
+        """wz_func.probe_counts, loaded once in the entry block (for the exits of flagged
+        loops, which the value cache does not reach)."""
+        cb = self.__dict__.get("_counts_base")
+        if cb is None:
+            with self.at_entry():
+                cb = self._counts_base = self.fld(self.f, self.L.f_probe_counts, ptr,
+                                                  invariant=True)
+        return cb
+
+    def acc_add(self, key, addr, inc=None, minus=None):
+        """In a counting loop (flag_loops): add `inc` (default 1) to the loop's sum for the
+        counter at `addr` (an address, or a function making the pointer where the sum is
+        added), an alloca (a register once promoted) added to the counter where the loop is
+        left, less the sum of key `minus` if given (made before this one). A counter's
+        read-modify-write per iteration chains each iteration to the last through
+        store-to-load forwarding; the sum does not."""
+        b = self.b
+        accs = self.floop["accs"]
+        got = accs.get(key)
+        if got is None:
+            with self.at_entry(start=True):
+                acc = b.alloca(i64)
+            with self.at_entry():
+                b.store(self.c64(0), acc)
+            got = accs[key] = (acc, addr, None if minus is None else accs[minus][0])
+        b.store(b.add(b.load(got[0], typ=i64), self.c64(1) if inc is None else inc), got[0])
 
     def bump(self, p, inc=None):
         """`*(uint64_t *)p += inc` (default 1): a native probe counter."""
@@ -1308,6 +1380,7 @@ class FunctionCompiler:
         # armed HitProbe locations
         self.hit_sites = {ip for ip, kind in self.kinds.items()
                           if kind == "count" and self.mc.native_parts(self.d, ip)[1]}
+        self.sums = False                   # (flag_loops: counting loops add up in registers)
         flagged = self.flag_loops(ips, last_back)
         if self.lean and self.hit_sites:
             # nothing can look at HitProbe state while lean code runs: the whole body keeps it
