@@ -73,9 +73,11 @@ class BranchMonitor(Monitor):
     def on_finish(self, report):
         m = self.module
         rows = [(f, pc, name, get()) for f, pc, name, get in self.sites]
-        report.data["branches"] = [[func_ref(m, f), pc, name, c] for f, pc, name, c in rows]
-        for f, pc, name, c in rows:
-            report.csv_row("branch", func_ref(m, f), pc, name, "[" + " ".join(map(str, c)) + "]")
+        refs = {f: func_ref(m, f) for f in {r[0] for r in rows}}
+        report.data["branches"] = [[refs[f], pc, name, c] for f, pc, name, c in rows]
+        if report.format == "csv":
+            for f, pc, name, c in rows:
+                report.csv_row("branch", refs[f], pc, name, "[" + " ".join(map(str, c)) + "]")
         if report.format != "text":
             return
         executed = [r for r in rows if sum(r[3])]
@@ -85,7 +87,7 @@ class BranchMonitor(Monitor):
         prev = None
         for f, pc, name, c in (executed if self.only_executed else rows):
             if f != prev:
-                report.text(f"func {func_ref(m, f)}:")
+                report.text(f"func {refs[f]}:")
                 prev = f
             n = sum(c)
             extra = ""
