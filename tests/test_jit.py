@@ -1040,3 +1040,77 @@ def test_probe_inserted_into_lean_callee_fires_from_then_on(kind):
     assert want[3] == list(range(7))
     assert run("jit") == want
     assert run("tiered") == want
+
+
+GROWING = r"""
+(module
+  (memory (export "memory") 1 16)
+  (func $g (result i32) i32.const 1 memory.grow)
+  (func (export "walk") (param $base i32) (param $d i32) (result i64)
+    (local $i i32) (local $a i32) (local $acc i64)
+    local.get $base i64.load local.set $acc
+    loop $l
+      ;; a bounds check against the memory size at this point (the address is not a constant)
+      local.get $base i64.load local.get $acc i64.add local.set $acc
+      GROW
+      ;; the last 8 bytes of the grown memory, shifted by $d
+      local.get $i i32.const 2 i32.add i32.const 16 i32.shl i32.const 8 i32.sub
+      local.get $d i32.add local.tee $a
+      local.get $a i64.load local.get $i i64.extend_i32_u i64.add i64.store
+      local.get $a i64.load offset=0 local.get $acc i64.add local.set $acc
+      local.get $i i32.const 1 i32.add local.tee $i
+      i32.const 6 i32.lt_u br_if $l
+    end
+    local.get $acc)
+  (func (export "far") (param $a i32) (result i64)
+    local.get $a i64.load offset=4294967288)
+)
+"""
+# how the memory grows between the two accesses of an iteration (no label in between)
+GROWS = {"memory.grow": "i32.const 1 memory.grow drop", "call": "call $g drop",
+         "probe": "nop"}        # a probe at the nop grows it from Python
+
+
+@pytest.mark.parametrize("mode", ["memory.grow", "call", "probe"])
+def test_bounds_checks_follow_memory_growth(mode):
+    """Compiled bounds checks compare each address against `memory size - access end`,
+    computed once per memory size: after memory.grow, a call that grows, or a Python probe
+    that grows (each between two checks of one loop iteration), the checks use the new size
+    (an access just inside the grown memory runs, one byte further traps), in every tier
+    alike; so do offsets larger than the memory and addresses near 2^32."""
+    from wizardpy import FuncProbe
+    from test_probes import TIER_CONFIGS
+
+    def fresh(cfg):
+        e = Engine(**cfg)
+        m = Module(e, wat2wasm(GROWING.replace("GROW", GROWS[mode])))
+        i = Linker(e).instantiate(m)
+        if mode == "probe":
+            f = next(x.index for x in m.defn.exports if x.name == "walk")
+            nop = next(pc for pc, op in m.code_of(f).instrs if op == 0x01)
+            mem = i.exports["memory"]
+            e.instrument.insert(m, f, nop, FuncProbe(lambda loc: mem.grow(1)))
+        return i
+
+    def outcome(fn, *args):
+        try:
+            return fn(*args)
+        except Trap as t:
+            return str(t).split("\n")[0]
+
+    want = None
+    for tier, cfg in TIER_CONFIGS.items():
+        got = []
+        for d in (0, -3, 1):        # a fresh memory of 1 page each time
+            i = fresh(cfg)
+            got.append(outcome(i.exports["walk"], 65528, d))
+            got.append(i.exports["memory"].size)
+        for a in (0, 7, 8, 0xFFFFFFFF):
+            got.append(outcome(i.exports["far"], a))
+        if want is None:
+            want = got
+            assert isinstance(got[0], int) and isinstance(got[2], int)   # inside: runs
+            assert got[1] == got[3] == 7
+            assert "out of bounds" in got[4] and got[5] == 2             # 1 byte over: traps
+            assert all("out of bounds" in g for g in got[6:])
+        assert got == want, tier

@@ -47,8 +47,9 @@ Lowering
   without HitProbes, innermost loops that count add their counters and 2-way tallies up in
   registers the same way (`acc_add`).
 - Memory: base from the wz_memory (never moves), size reloaded after anything that can grow it;
-  every access checks `zext(addr) + offset + size <= mem.size` in 64-bit arithmetic (unless an
-  earlier check of the same address value covered it: memory never shrinks).
+  every access checks `zext(addr) <= mem.size - (offset + size)` in signed 64-bit arithmetic,
+  the right side computed once per memory size (unless an earlier check of the same address
+  value covered it: memory never shrinks).
 - Struct offsets come from cffi (`ffi.offsetof`) at compile time, never hard-coded.
 """
 from __future__ import annotations
@@ -206,6 +207,13 @@ class _Label:
 # local values (int keys) and the memory size
 def _pure(key) -> bool:
     return type(key) is tuple
+
+
+def _drop_lims(vc: dict) -> None:
+    """Forget the bounds-check limits ("lim<end>": memory size - end) of a value cache: the
+    memory size they were computed from is stale."""
+    for k in [k for k in vc if type(k) is str and k.startswith("lim")]:
+        del vc[k]
 
 
 def max_generic_probes(config) -> int:
@@ -932,6 +940,7 @@ class FunctionCompiler:
             v = self.fld(self.mem, self.L.m_size, i64)
             self.b.store(v, self.msize)
             self.vc["msize"] = v
+            _drop_lims(self.vc)
 
     def probe(self, ip):
         """A probe site (ARCHITECTURE §3): counters inline, OperandProbes as a direct call with
@@ -974,6 +983,7 @@ class FunctionCompiler:
         b.branch(cont)
         b.position_at_end(cont)
         vc.pop("msize", None)       # (values computed in `fire` do not dominate `cont`)
+        _drop_lims(vc)
         self.vc = vc
         self.clean = clean
 
@@ -1841,10 +1851,17 @@ class FunctionCompiler:
         ckey = ("chk", a.constant if isinstance(a, ir.Constant) else id(a))
         if self.vc.get(ckey, -1) < end:
             if isinstance(a, ir.Constant):
-                ea = self.c64(a.constant + end)
+                bad = b.icmp_unsigned(">", self.c64(a.constant + end), self.mem_size())
             else:
-                ea = b.add(za, self.c64(end))
-            self.trap_if(b.icmp_unsigned(">", ea, self.mem_size()), T_MEM_OOB, ip)
+                # zext(a) > size - end, signed: one compare against a value LLVM computes
+                # once per memory size (no add per access); size < end makes it negative,
+                # below every address (both sides are far from 2^63)
+                lkey = f"lim{end}"       # (not _pure: dropped with "msize", _drop_lims)
+                lim = self.vc.get(lkey)
+                if lim is None:
+                    lim = self.vc[lkey] = b.sub(self.mem_size(), self.c64(end))
+                bad = b.icmp_signed(">", za, lim)
+            self.trap_if(bad, T_MEM_OOB, ip)
             self.vc[ckey] = end
         p = b.gep(self.mbase, [za], source_etype=i8, inbounds=True)
         if off:
