@@ -43,9 +43,10 @@ Lowering
   a trap inside the run stores the locations it passed); in a loop that calls nothing but lean
   code and fires no Python probe the runs set flags and mask bits kept in registers instead,
   stored where the loop is left (`flag_loops`: exits, the loop's trap block, the
-  fall-through, a call that goes through the dispatcher, a callee's trap). In a function
-  without HitProbes, innermost loops that count add their counters and 2-way tallies up in
-  registers the same way (`acc_add`).
+  fall-through, a call that goes through the dispatcher, a callee's trap). An innermost loop
+  inside a bigger such region (a lean body) folds its flags into the region's mask bits where
+  it is left (`iloop_end`). In a function without HitProbes, innermost loops that count add
+  their counters and 2-way tallies up in registers the same way (`acc_add`).
 - Memory: base from the wz_memory (never moves), size reloaded after anything that can grow it;
   every access checks `zext(addr) <= mem.size - (offset + size)` in signed 64-bit arithmetic,
   the right side computed once per memory size (unless an earlier check of the same address
@@ -689,8 +690,17 @@ class FunctionCompiler:
                 b.store(ir.Constant(i8, 0), flag)
             b.store(ir.Constant(i8, 1), flag)
             fl["flags"].append((flag, self.mc.hit_region(self.d, ips)))
+            il = self.iloop
+            if il is not None and il["head"] <= ips[-1] <= il["end"]:
+                il["folds"].append((flag, *self.mask_bit(ips)))
             return
-        masks = fl["masks"]
+        m, bit = self.mask_bit(ips)
+        b.store(b.or_(b.load(m, typ=i64), self.c64(1 << bit)), m)
+
+    def mask_bit(self, ips):
+        """A bit of a mask of the flagged loop for run `ips`: (mask alloca, bit)."""
+        b = self.b
+        masks = self.floop["masks"]
         if not masks or len(masks[-1][1]) == 64:
             with self.at_entry(start=True):
                 m = b.alloca(i64)
@@ -698,8 +708,44 @@ class FunctionCompiler:
                 b.store(self.c64(0), m)
             masks.append((m, []))
         m, runs = masks[-1]
-        b.store(b.or_(b.load(m, typ=i64), self.c64(1 << len(runs))), m)
         runs.append(ips)
+        return m, len(runs) - 1
+
+    # An innermost loop inside a bigger flagged region (a lean body, an outer flagged loop):
+    # its runs' flags are folded into mask bits of the region wherever the loop is left inside
+    # the region, and cleared there (`iloop_end`). A flag is then live only in its loop: kept
+    # until the region ends, the flags of every loop of a big lean body were live (on the way
+    # to its returns and to the trap block) all through it, and spilled.
+
+    def iloop_start(self, head, end):
+        self.iloop = {"head": head, "end": end, "folds": [], "exits": []}
+
+    def iloop_fold(self, folds):
+        """At the builder: OR each flag into its mask bit and clear it."""
+        b = self.b
+        for flag, m, bit in folds:
+            v = b.zext(b.load(flag, typ=i8), i64)
+            if bit:
+                v = b.shl(v, self.c64(bit))
+            b.store(b.or_(b.load(m, typ=i64), v), m)
+            b.store(ir.Constant(i8, 0), flag)
+
+    def iloop_end(self):
+        """The walk left the innermost loop: fold its flags on the fall-through (if reachable)
+        and in its exit blocks (edge_to)."""
+        il, self.iloop = self.iloop, None
+        folds = il["folds"]
+        if not folds:
+            return
+        b = self.b
+        if self.reachable:
+            self.iloop_fold(folds)
+        for blk in il["exits"]:
+            target = blk.terminator.operands[0]
+            with b.goto_block(blk):
+                b.remove(blk.terminator)
+                self.iloop_fold(folds)
+                b.branch(target)
 
     def flag_loops(self, ips, last_back) -> dict:
         """{loop header ip: its last back-edge ip} of the loops that keep their HitProbe runs in
@@ -1193,6 +1239,13 @@ class FunctionCompiler:
                 self.b.branch(lab.bb)
             self.flag_exit(e)
             return e
+        il = self.iloop
+        if il is not None and ip != -1 and not il["head"] <= ip <= il["end"]:
+            e = self.fn.append_basic_block()      # leaving an innermost loop: flags folded
+            with self.b.goto_block(e):
+                self.b.branch(lab.bb)
+            il["exits"].append(e)
+            return e
         return lab.bb
 
     def branch_stack(self, arity, height):
@@ -1340,6 +1393,7 @@ class FunctionCompiler:
         # where traps go: the trap block, or a flagged loop's (flag_loop_start)
         self.tbb, self.tphi_ip, self.tphi_code = self.trap_bb, self.trap_phi_ip, self.trap_phi_code
         self.floop = None
+        self.iloop = None                   # an innermost loop in the flagged region (iloop_*)
         body = fn.append_basic_block("body")
         b.branch(body)
         b.position_at_end(body)
@@ -1400,13 +1454,20 @@ class FunctionCompiler:
         heads = sorted(last_back)
         self.innermost = [(h, e) for h, e in last_back.items()
                           if not any(h < h2 <= e for h2 in heads)]
+        inner = dict(self.innermost)
         for ip in ips:
+            if self.iloop is not None and ip > self.iloop["end"]:
+                self.close_run()
+                self.iloop_end()
             if self.floop is not None and ip > self.floop["end"]:
                 self.close_run()            # (the last run: into its mask)
                 self.flag_loop_end()
             if self.floop is None and ip in flagged:
                 self.close_run()            # (the run before the loop: stored)
                 self.flag_loop_start(ip, flagged[ip])
+            elif self.floop is not None and ip in inner and self.mc.ins is not None:
+                self.close_run()            # (an innermost loop inside the region)
+                self.iloop_start(ip, inner[ip])
             op = words[ip]
             probed = op == OP_PROBE
             if probed:
