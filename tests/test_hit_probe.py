@@ -327,6 +327,32 @@ LEAN_LOOPS = r"""
       local.get $n i32.lt_u br_if $l
     end
     local.get $s)
+  ;; lean code with an innermost loop inside its body (not its first instruction): the loop's
+  ;; flags are folded into the body's mask bits where it is left inside the body (falling out,
+  ;; a branch out), and stored with the masks where the body is left (a return or a trap
+  ;; inside the loop)
+  (func (export "lnest") (param i32 i32) (result i32) local.get 0 local.get 1 call $lnest)
+  (func $lnest (param $n i32) (param $trap_at i32) (result i32)
+    (local $i i32) (local $j i32) (local $s i32)
+    local.get $n i32.const 1 i32.add local.set $s
+    loop $outer
+      i32.const 0 local.set $i
+      block $brk
+        loop $l
+          local.get $i local.get $trap_at i32.eq if i32.const 70000 i32.load drop end
+          local.get $i i32.const 2 i32.rem_u if local.get $s i32.const 3 i32.add local.set $s end
+          local.get $i i32.const 5 i32.eq local.get $j i32.const 2 i32.eq i32.and
+          if local.get $s return end
+          local.get $i i32.const 4 i32.eq local.get $j i32.const 1 i32.eq i32.and br_if $brk
+          local.get $i i32.const 1 i32.add local.tee $i
+          local.get $n i32.lt_u br_if $l
+        end
+        local.get $s i32.const 7 i32.add local.set $s
+      end
+      local.get $j i32.const 1 i32.add local.tee $j
+      i32.const 3 i32.lt_u br_if $outer
+    end
+    local.get $s)
   (func $other (export "other") nop))
 """
 
@@ -343,7 +369,7 @@ def _lean_loops_run(tier, probe_in_leaf):
     m = Module(e, wat2wasm(LEAN_LOOPS))
     h = HitProbe()
     counts = {}
-    for name in ("leaf", "walk", "lwalk"):   # ($lwalk's exported caller has none)
+    for name in ("leaf", "walk", "lwalk", "lnest"):    # (their exported callers have none)
         f = fidx(m, name)
         instrs = m.code_of(f).instrs
         e.instrument.insert_many(m, [(f, pc) for pc, _ in instrs], h)
@@ -365,16 +391,27 @@ def _lean_loops_run(tier, probe_in_leaf):
         e.instrument.insert(m, fidx(m, "leaf"), 0, FuncProbe(lambda loc: log.append(state())))
     for fname in ("walk", "lwalk"):
         _log_calls(log, inst, fname, ((10, 99), (10, 7), (10, 0), (3, 99)), state)
+    # $lnest: falling out of the loop first (3 times), then a trap in it, a branch out and a
+    # return from it
+    _log_calls(log, inst, "lnest", ((3, 99), (10, 7), (6, 99), (10, 0)), state)
     assert e.jit is None or not e.jit.errors, e.jit.errors[:1]
     return log
 
 
+@pytest.mark.parametrize("flag_sites", [None, 10 ** 6], ids=["default", "flags"])
 @pytest.mark.parametrize("probe_in_leaf", [False, True], ids=["lean", "dispatcher"])
-def test_loops_calling_lean_code_record_exactly_in_every_tier(probe_in_leaf):
+def test_loops_calling_lean_code_record_exactly_in_every_tier(probe_in_leaf, flag_sites,
+                                                               monkeypatch):
     """A loop whose calls all go to lean code keeps its HitProbe runs in flags: they are stored
     when it is left, when the callee traps, and before a call that goes through the dispatcher
     (where Python may look). Locations and counts equal the interpreter's after every call,
-    from the host function after the loop and from a probe in the callee."""
+    from the host function after the loop and from a probe in the callee. Also an innermost
+    loop inside a lean body, left by falling out, a branch out, a return and a trap; with
+    flag_sites, loops with many HitProbes keep them in flags too (compiler.FLAG_LOOP_SITES:
+    $lnest's loop then folds flags into its body's masks)."""
+    if flag_sites is not None:
+        import wizardpy.jit.compiler as jc
+        monkeypatch.setattr(jc, "FLAG_LOOP_SITES", flag_sites)
     want = _lean_loops_run("int", probe_in_leaf)
     assert _lean_loops_run("jit", probe_in_leaf) == want
     assert _lean_loops_run("tiered", probe_in_leaf) == want

@@ -206,6 +206,15 @@ class _Label:
 
 # value-cache entries that stay valid around a loop (see FunctionCompiler.enter_label): all but
 # local values (int keys) and the memory size
+# An innermost loop with more armed HitProbe sites than this keeps its runs in mask bits, not
+# in a flag each: such loops are mostly clang's unrolled ones, whose copies leave the loop on
+# many paths; every flag then needed a phi at every merge, one mask merges them all. Measured
+# with bench.jit_monitors (coverage, 3 reps): grpo 1.09x -> 1.06x, actor-critic 1.09x ->
+# 1.03x; interaction-basis' tight loops need their flags (all in masks: 1.11x; limit 8:
+# 1.11x; 16: 1.01-1.03x).
+FLAG_LOOP_SITES = 16
+
+
 def _pure(key) -> bool:
     return type(key) is tuple
 
@@ -264,8 +273,8 @@ class ModuleCompiler:
              ir.Constant(i32, 1)])
         self.functions: dict[int, ir.Function] = {}
         self.lean_fns: dict[int, ir.Function] = {}     # lean functions (lean_set): their code
-        # the LLVM optimisation level the module is compiled at (codegen.JIT sets it): at 0
-        # allocas stay in memory, so nothing is kept "in registers" through an alloca there
+        # the LLVM optimisation level the module is compiled at (codegen.JIT sets it; see
+        # FunctionCompiler.flag_loops for what depends on it)
         self.opt_level = 2
         self.lean: set = set()
         self.lean_reach: dict = {}
@@ -678,7 +687,8 @@ class FunctionCompiler:
 
     def floop_run(self, ips):
         """A run of HitProbe locations `ips` in the flagged loop: a run inside an innermost loop
-        sets a flag of its own (LLVM sinks such stores out of the loop), any other a bit of a
+        (self.innermost: with at most FLAG_LOOP_SITES HitProbe sites) sets a flag of its own
+        (LLVM sinks such stores out of the loop), any other a bit of a
         mask (one i64 per 64 runs: a flag each made LLVM spill dozens of them in big loop nests;
         a mask in a tight loop chains the loop's conditional runs through one register)."""
         b = self.b
@@ -689,10 +699,13 @@ class FunctionCompiler:
             with self.at_entry():
                 b.store(ir.Constant(i8, 0), flag)
             b.store(ir.Constant(i8, 1), flag)
-            fl["flags"].append((flag, self.mc.hit_region(self.d, ips)))
             il = self.iloop
             if il is not None and il["head"] <= ips[-1] <= il["end"]:
-                il["folds"].append((flag, *self.mask_bit(ips)))
+                fold = (flag, *self.mask_bit(ips))
+                il["folds"].append(fold)
+                fl["folded"].append(fold)       # (the region's exits fold it too)
+            else:
+                fl["flags"].append((flag, self.mc.hit_region(self.d, ips)))
             return
         m, bit = self.mask_bit(ips)
         b.store(b.or_(b.load(m, typ=i64), self.c64(1 << bit)), m)
@@ -753,8 +766,9 @@ class FunctionCompiler:
         generic or operand probes) and armed HitProbes are there. In a function without
         HitProbes (self.sums), compiled at -O1 or above: the innermost such loops with
         counters or tallies, which add them up in registers (only innermost ones: sums kept
-        through a whole loop nest made LLVM spill them, and bapo's branches slower; at -O0
-        the sums' allocas stay in memory, which made tier tiered slower). `ips`: the
+        through a whole loop nest made LLVM spill them, and bapo's branches slower; at -O0,
+        tier tiered's level, only SROA and CFG simplification run, and the sums made
+        interaction-basis' tiered hotness run 1.6x slower, cause not analysed). `ips`: the
         function's instruction ips, sorted."""
         if self.mc.ins is None or not last_back:
             return {}
@@ -804,17 +818,18 @@ class FunctionCompiler:
             self.tphi_ip = b.phi(i32)
             self.tphi_code = b.phi(i32)
         self.tbb = tbb
-        self.floop = {"head": head, "end": end, "masks": [], "flags": [], "accs": {},
-                      "exits": []}
+        self.floop = {"head": head, "end": end, "masks": [], "flags": [], "folded": [],
+                      "accs": {}, "exits": []}
 
     def flag_exit(self, blk):
         """`blk` (ending in an unconditional branch) leaves the flagged loop: its flags and
         masks are stored there, before that branch."""
         self.floop["exits"].append(blk)
 
-    def flag_syncs(self, flags, masks, accs=()):
+    def flag_syncs(self, flags, masks, accs=(), folded=()):
         """At the builder: store the region byte of each flag that is set; OR each mask into
-        its region word; add each sum to its counter and zero it."""
+        its region word, with the flags of `folded` ((flag, mask, bit): an innermost loop's,
+        see iloop_start) in their bits; add each sum to its counter and zero it."""
         b = self.b
         sums = [(b.load(acc, typ=i64), sub, addr) for acc, addr, sub in accs]
         for v, sub, addr in sums:
@@ -830,7 +845,12 @@ class FunctionCompiler:
             p = b.inttoptr(ir.Constant(i64, addr), ptr)
             old = b.load(p, typ=i64)
             old.set_metadata("tbaa", self.mc.tbaa_hit)
-            b.store(b.or_(old, b.load(mask, typ=i64)), p).set_metadata("tbaa", self.mc.tbaa_hit)
+            v = b.load(mask, typ=i64)
+            for flag, m, bit in folded:
+                if m is mask:
+                    f = b.zext(b.load(flag, typ=i8), i64)
+                    v = b.or_(v, b.shl(f, self.c64(bit)) if bit else f)
+            b.store(b.or_(old, v), p).set_metadata("tbaa", self.mc.tbaa_hit)
         for flag, addr in flags:
             v = b.load(flag, typ=i8)
             st = self.fn.append_basic_block()
@@ -848,25 +868,25 @@ class FunctionCompiler:
         fl = self.floop
         self.floop = None
         b = self.b
-        flags = fl["flags"]
+        flags, folded = fl["flags"], fl["folded"]
         masks = [(m, self.mc.hit_region_bits(self.d, runs)) for m, runs in fl["masks"]]
         accs = list(fl["accs"].values())
         tbb, self.tbb = self.tbb, self.trap_bb
         phi_ip, phi_code = self.tphi_ip, self.tphi_code
         self.tphi_ip, self.tphi_code = self.trap_phi_ip, self.trap_phi_code
         if (flags or masks or accs) and self.reachable:
-            self.flag_syncs(flags, masks, accs)
+            self.flag_syncs(flags, masks, accs, folded)
         for blk in fl["exits"]:
             target = blk.terminator.operands[0]
             with b.goto_block(blk):
                 b.remove(blk.terminator)
-                self.flag_syncs(flags, masks, accs)
+                self.flag_syncs(flags, masks, accs, folded)
                 b.branch(target)
         if not phi_ip.incomings:
             self.fn.blocks.remove(tbb)
             return
         with b.goto_block(tbb):
-            self.flag_syncs(flags, masks, accs)
+            self.flag_syncs(flags, masks, accs, folded)
             self.trap_phi_ip.add_incoming(phi_ip, b.block)
             self.trap_phi_code.add_incoming(phi_code, b.block)
             b.branch(self.trap_bb)
@@ -1450,10 +1470,12 @@ class FunctionCompiler:
             # nothing can look at HitProbe state while lean code runs: the whole body keeps it
             # in registers (stored at its returns and traps, like a flagged loop's exits)
             flagged = {ips[0]: ips[-1]}
-        # innermost loops (no loop header inside): their runs keep a flag each (floop_run)
+        # innermost loops (no loop header inside) with at most FLAG_LOOP_SITES armed HitProbes:
+        # their runs keep a flag each (floop_run)
         heads = sorted(last_back)
         self.innermost = [(h, e) for h, e in last_back.items()
-                          if not any(h < h2 <= e for h2 in heads)]
+                          if not any(h < h2 <= e for h2 in heads)
+                          and sum(1 for x in self.hit_sites if h <= x <= e) <= FLAG_LOOP_SITES]
         inner = dict(self.innermost)
         for ip in ips:
             if self.iloop is not None and ip > self.iloop["end"]:
