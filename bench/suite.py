@@ -291,7 +291,8 @@ def _jit_stats(stats) -> list:
     out = []
     for st in stats:
         d = {}
-        for k in ("funcs", "ir_instrs", "seconds", "ir_seconds", "opt_seconds", "mc_seconds"):
+        for k in ("funcs", "ir_instrs", "seconds", "ir_seconds", "opt_seconds", "mc_seconds",
+                  "setup_seconds"):
             v = getattr(st, k, None)
             if isinstance(v, (int, float)):
                 d[k] = v

@@ -50,17 +50,22 @@ from .compiler import HELPERS, Layout, ModuleCompiler, max_generic_probes
 
 
 class CompileStats:
-    __slots__ = ("_module", "funcs", "ir_instrs", "seconds", "ir_seconds", "opt_seconds",
-                 "mc_seconds")
+    """One compilation: functions, IR instructions, and its time: building the IR, optimising,
+    machine code, and `setup_seconds` (the engine's LLVM target machine and execution engine,
+    made on its first compilation; 0 afterwards). `seconds` is their sum."""
 
-    def __init__(self, module, funcs, ir_instrs, ir_s, opt_s, mc_s):
+    __slots__ = ("_module", "funcs", "ir_instrs", "seconds", "ir_seconds", "opt_seconds",
+                 "mc_seconds", "setup_seconds")
+
+    def __init__(self, module, funcs, ir_instrs, ir_s, opt_s, mc_s, setup_s=0.0):
         self._module = weakref.ref(module)  # a record of a compilation never keeps its module
         self.funcs = funcs
         self.ir_instrs = ir_instrs
         self.ir_seconds = ir_s
         self.opt_seconds = opt_s
         self.mc_seconds = mc_s
-        self.seconds = ir_s + opt_s + mc_s
+        self.setup_seconds = setup_s
+        self.seconds = setup_s + ir_s + opt_s + mc_s
 
     @property
     def module(self):
@@ -70,7 +75,8 @@ class CompileStats:
     def __repr__(self) -> str:
         return (f"<CompileStats funcs={self.funcs} ir_instrs={self.ir_instrs} "
                 f"{self.seconds * 1e3:.1f} ms (ir {self.ir_seconds * 1e3:.1f}, opt "
-                f"{self.opt_seconds * 1e3:.1f}, mc {self.mc_seconds * 1e3:.1f})>")
+                f"{self.opt_seconds * 1e3:.1f}, mc {self.mc_seconds * 1e3:.1f}, set-up "
+                f"{self.setup_seconds * 1e3:.1f})>")
 
 
 def _free_llvm(ee) -> None:
@@ -270,6 +276,7 @@ class JIT:
         """Compile defined functions `defined` of `module` (as its code is now, probes
         included) and, with osr=(d, ip), an OSR variant of d at loop ip. Returns
         {d: address} (+ {("osr", d, ip): address})."""
+        ts = time.perf_counter()
         self._ensure_llvm()
         rec = self._rec(module)
         ee = self.ee
@@ -314,8 +321,9 @@ class JIT:
         t3 = time.perf_counter()
         for buf in mc.keep:
             rec.keep[id(buf)] = buf
-        self.stats.append(CompileStats(module, len(defined), ninstr, t1 - t0, t2 - t1, t3 - t2))
-        self.compile_seconds += t3 - t0
+        self.stats.append(CompileStats(module, len(defined), ninstr, t1 - t0, t2 - t1, t3 - t2,
+                                       t0 - ts))
+        self.compile_seconds += t3 - ts
         self.functions_compiled += len(defined)
         self.lean_compiled += len(mc.lean)
         for k, addr in out.items():
@@ -566,5 +574,7 @@ class JIT:
             lines.append(f"{s.module!r}: {s.funcs} functions, {s.ir_instrs} IR instructions, "
                          f"{s.seconds * 1e3:.1f} ms ({per * 1e3:.2f} ms/function; "
                          f"IR {s.ir_seconds * 1e3:.1f}, opt {s.opt_seconds * 1e3:.1f}, "
-                         f"codegen {s.mc_seconds * 1e3:.1f})")
+                         f"codegen {s.mc_seconds * 1e3:.1f}"
+                         + (f", LLVM set-up {s.setup_seconds * 1e3:.1f}" if s.setup_seconds
+                            else "") + ")")
         return "\n".join(lines)
