@@ -178,8 +178,8 @@ class HitProbe(Probe):
 
 class _HitWords:
     """The HitProbe state of one module: `buf`, its `probe_hits` (1 once the hit probes at a
-    code word fired), and `implied`: {word: [(byte array, index, mask)]}, the region bits of
-    compiled code. Tier jit stores one byte where a straight-line run of hit locations ends (no
+    code word fired), and `implied`: {word: [(byte pointer, its address, mask)]}, the region
+    bits of compiled code. Tier jit stores one byte where a straight-line run of hit locations ends (no
     label, branch, call or Python call inside: whoever reaches its last instruction ran all of
     them; a trap inside stores the locations it passed one by one): that byte set means each of
     its words ran. A loop keeps the runs in it as bits of a register and ORs them into a region
@@ -196,12 +196,12 @@ class _HitWords:
         self.lib = lib
         self.buf = buf
         self.implied: dict = {}
-        self.chunks: list = []          # [byte array, bytes used, uint64_t array] region bytes
+        self.chunks: list = []          # [uint64_t array, bytes used] region bytes
         self.flat = (array("I"), array("Q"), array("B"))
         self.stale = False              # `flat` lists words reset since: rebuilt when read
 
     def hit(self, w: int) -> bool:
-        return bool(self.buf[w]) or any(a[i] & m for a, i, m in self.implied.get(w, ()))
+        return bool(self.buf[w]) or any(p[0] & m for p, _, m in self.implied.get(w, ()))
 
     def reader(self):
         """hit(w) for many words: one copy of the buffer, the implied words set in it natively,
@@ -223,58 +223,55 @@ class _HitWords:
         if self.implied and self.implied.pop(w, None) is not None:
             self.stale = True
 
-    def _imply(self, w: int, e: tuple, addr: int) -> None:
-        self.implied.setdefault(w, []).append(e)
-        if not self.stale:
-            ws, addrs, masks = self.flat
-            ws.append(w)
-            addrs.append(addr)
-            masks.append(e[2])
+    def _imply(self, words, p, mask: int) -> None:
+        """Each of `words` ran once byte `p` has a bit of `mask` set."""
+        e = (p, int(self.ffi.cast("uintptr_t", p)), mask)
+        for w in words:
+            self.implied.setdefault(w, []).append(e)
+            if not self.stale:
+                ws, addrs, masks = self.flat
+                ws.append(w)
+                addrs.append(e[1])
+                masks.append(mask)
 
     def _reflatten(self) -> None:
-        base = {id(c[0]): int(self.ffi.cast("uintptr_t", c[0])) for c in self.chunks}
         ws, addrs, masks = self.flat = (array("I"), array("Q"), array("B"))
         for w, ents in self.implied.items():
-            for a, i, m in ents:
+            for _, addr, m in ents:
                 ws.append(w)
-                addrs.append(base[id(a)] + i)
+                addrs.append(addr)
                 masks.append(m)
         self.stale = False
 
     def _take(self, n: int):
-        """n fresh zero bytes, n-aligned (n = 1 or 8): (array, index, address)."""
+        """n fresh zero bytes, n-aligned (n = 1 or 8): a uint8_t pointer to the first."""
         ffi = self.ffi
         if self.chunks:
             chunk = self.chunks[-1]
             chunk[1] = -(-chunk[1] // n) * n
         if not self.chunks or self.chunks[-1][1] + n > 4096:
             # uint64_t: the chunk is 8-aligned (region words are stored as one uint64_t)
-            buf = ffi.new("uint64_t[]", 512)
-            self.chunks.append([ffi.cast("uint8_t *", buf), 0, buf])
+            self.chunks.append([ffi.new("uint64_t[]", 512), 0])
         chunk = self.chunks[-1]
         i = chunk[1]
         chunk[1] += n
-        return chunk[0], i, int(ffi.cast("uintptr_t", chunk[0])) + i
+        return ffi.cast("uint8_t *", chunk[0]) + i
 
     def region(self, words) -> int:
         """A fresh region byte implying `words`; returns its address (for compiled code)."""
-        a, i, addr = self._take(1)
-        e = (a, i, 0xFF)
-        for w in words:
-            self._imply(w, e, addr)
-        return addr
+        p = self._take(1)
+        self._imply(words, p, 0xFF)
+        return int(self.ffi.cast("uintptr_t", p))
 
     def region_bits(self, runs) -> int:
         """A fresh region word (uint64_t, little-endian) whose bit k implies the words of
         runs[k] (at most 64); returns its address (for compiled code)."""
         if len(runs) > 64:
             raise ValueError("a region word holds at most 64 runs")
-        a, i, addr = self._take(8)
+        p = self._take(8)
         for k, words in enumerate(runs):
-            e = (a, i + k // 8, 1 << (k % 8))
-            for w in words:
-                self._imply(w, e, addr + k // 8)
-        return addr
+            self._imply(words, p + k // 8, 1 << (k % 8))
+        return int(self.ffi.cast("uintptr_t", p))
 
 
 class TallyProbe(Probe):

@@ -693,11 +693,8 @@ class FunctionCompiler:
         a mask in a tight loop chains the loop's conditional runs through one register)."""
         b = self.b
         fl = self.floop
-        if any(h <= ips[-1] <= e for h, e in self.innermost):
-            with self.at_entry(start=True):
-                flag = b.alloca(i8)
-            with self.at_entry():
-                b.store(ir.Constant(i8, 0), flag)
+        if any(h <= ips[-1] <= e for h, e in self.innermost.items()):
+            flag = self.zeroed(i8)
             b.store(ir.Constant(i8, 1), flag)
             il = self.iloop
             if il is not None and il["head"] <= ips[-1] <= il["end"]:
@@ -712,17 +709,45 @@ class FunctionCompiler:
 
     def mask_bit(self, ips):
         """A bit of a mask of the flagged loop for run `ips`: (mask alloca, bit)."""
-        b = self.b
         masks = self.floop["masks"]
         if not masks or len(masks[-1][1]) == 64:
-            with self.at_entry(start=True):
-                m = b.alloca(i64)
-            with self.at_entry():
-                b.store(self.c64(0), m)
-            masks.append((m, []))
+            masks.append((self.zeroed(i64), []))
         m, runs = masks[-1]
         runs.append(ips)
         return m, len(runs) - 1
+
+    def zeroed(self, ty):
+        """An alloca of `ty` (a register once promoted), set to 0 at function entry."""
+        with self.at_entry(start=True):
+            a = self.b.alloca(ty)
+        with self.at_entry():
+            self.b.store(ir.Constant(ty, 0), a)
+        return a
+
+    def flag_bit(self, flag, bit):
+        """i64: flag (0 or 1) shifted to mask bit `bit`."""
+        v = self.b.zext(self.b.load(flag, typ=i8), i64)
+        return self.b.shl(v, self.c64(bit)) if bit else v
+
+    def patch_exits(self, blocks, emit):
+        """Run `emit()` in each of `blocks` (each ending in an unconditional branch), before
+        that branch."""
+        b = self.b
+        for blk in blocks:
+            target = blk.terminator.operands[0]
+            with b.goto_block(blk):
+                b.remove(blk.terminator)
+                emit()
+                b.branch(target)
+
+    def exit_block(self, lab, exits):
+        """A block of its own for an edge to `lab` that leaves a flagged loop or innermost
+        loop (appended to `exits`: patched when the walk leaves the loop)."""
+        e = self.fn.append_basic_block()
+        with self.b.goto_block(e):
+            self.b.branch(lab.bb)
+        exits.append(e)
+        return e
 
     # An innermost loop inside a bigger flagged region (a lean body, an outer flagged loop):
     # its runs' flags are folded into mask bits of the region wherever the loop is left inside
@@ -737,10 +762,7 @@ class FunctionCompiler:
         """At the builder: OR each flag into its mask bit and clear it."""
         b = self.b
         for flag, m, bit in folds:
-            v = b.zext(b.load(flag, typ=i8), i64)
-            if bit:
-                v = b.shl(v, self.c64(bit))
-            b.store(b.or_(b.load(m, typ=i64), v), m)
+            b.store(b.or_(b.load(m, typ=i64), self.flag_bit(flag, bit)), m)
             b.store(ir.Constant(i8, 0), flag)
 
     def iloop_end(self):
@@ -750,15 +772,9 @@ class FunctionCompiler:
         folds = il["folds"]
         if not folds:
             return
-        b = self.b
         if self.reachable:
             self.iloop_fold(folds)
-        for blk in il["exits"]:
-            target = blk.terminator.operands[0]
-            with b.goto_block(blk):
-                b.remove(blk.terminator)
-                self.iloop_fold(folds)
-                b.branch(target)
+        self.patch_exits(il["exits"], lambda: self.iloop_fold(folds))
 
     def flag_loops(self, ips, last_back) -> dict:
         """{loop header ip: its last back-edge ip} of the loops that keep their HitProbe runs in
@@ -848,8 +864,7 @@ class FunctionCompiler:
             v = b.load(mask, typ=i64)
             for flag, m, bit in folded:
                 if m is mask:
-                    f = b.zext(b.load(flag, typ=i8), i64)
-                    v = b.or_(v, b.shl(f, self.c64(bit)) if bit else f)
+                    v = b.or_(v, self.flag_bit(flag, bit))
             b.store(b.or_(old, v), p).set_metadata("tbaa", self.mc.tbaa_hit)
         for flag, addr in flags:
             v = b.load(flag, typ=i8)
@@ -876,12 +891,7 @@ class FunctionCompiler:
         self.tphi_ip, self.tphi_code = self.trap_phi_ip, self.trap_phi_code
         if (flags or masks or accs) and self.reachable:
             self.flag_syncs(flags, masks, accs, folded)
-        for blk in fl["exits"]:
-            target = blk.terminator.operands[0]
-            with b.goto_block(blk):
-                b.remove(blk.terminator)
-                self.flag_syncs(flags, masks, accs, folded)
-                b.branch(target)
+        self.patch_exits(fl["exits"], lambda: self.flag_syncs(flags, masks, accs, folded))
         if not phi_ip.incomings:
             self.fn.blocks.remove(tbb)
             return
@@ -1118,11 +1128,7 @@ class FunctionCompiler:
         accs = self.floop["accs"]
         got = accs.get(key)
         if got is None:
-            with self.at_entry(start=True):
-                acc = b.alloca(i64)
-            with self.at_entry():
-                b.store(self.c64(0), acc)
-            got = accs[key] = (acc, addr, None if minus is None else accs[minus][0])
+            got = accs[key] = (self.zeroed(i64), addr, None if minus is None else accs[minus][0])
         b.store(b.add(b.load(got[0], typ=i64), self.c64(1) if inc is None else inc), got[0])
 
     def bump(self, p, inc=None):
@@ -1252,20 +1258,9 @@ class FunctionCompiler:
             self.b.store(v, self.slot(h, wt))
         lab.vcs.append(dict(self.vc))
         lab.cleans.append(frozenset(self.clean))
-        fl = self.floop
-        if fl is not None and ip != -1 and not fl["head"] <= ip <= fl["end"]:
-            e = self.fn.append_basic_block()
-            with self.b.goto_block(e):
-                self.b.branch(lab.bb)
-            self.flag_exit(e)
-            return e
-        il = self.iloop
-        if il is not None and ip != -1 and not il["head"] <= ip <= il["end"]:
-            e = self.fn.append_basic_block()      # leaving an innermost loop: flags folded
-            with self.b.goto_block(e):
-                self.b.branch(lab.bb)
-            il["exits"].append(e)
-            return e
+        for lp in (self.floop, self.iloop):     # leaving a flagged loop, an innermost loop
+            if lp is not None and ip != -1 and not lp["head"] <= ip <= lp["end"]:
+                return self.exit_block(lab, lp["exits"])
         return lab.bb
 
     def branch_stack(self, arity, height):
@@ -1473,10 +1468,9 @@ class FunctionCompiler:
         # innermost loops (no loop header inside) with at most FLAG_LOOP_SITES armed HitProbes:
         # their runs keep a flag each (floop_run)
         heads = sorted(last_back)
-        self.innermost = [(h, e) for h, e in last_back.items()
+        self.innermost = {h: e for h, e in last_back.items()
                           if not any(h < h2 <= e for h2 in heads)
-                          and sum(1 for x in self.hit_sites if h <= x <= e) <= FLAG_LOOP_SITES]
-        inner = dict(self.innermost)
+                          and sum(1 for x in self.hit_sites if h <= x <= e) <= FLAG_LOOP_SITES}
         for ip in ips:
             if self.iloop is not None and ip > self.iloop["end"]:
                 self.close_run()
@@ -1487,9 +1481,9 @@ class FunctionCompiler:
             if self.floop is None and ip in flagged:
                 self.close_run()            # (the run before the loop: stored)
                 self.flag_loop_start(ip, flagged[ip])
-            elif self.floop is not None and ip in inner and self.mc.ins is not None:
+            elif self.floop is not None and ip in self.innermost:
                 self.close_run()            # (an innermost loop inside the region)
-                self.iloop_start(ip, inner[ip])
+                self.iloop_start(ip, self.innermost[ip])
             op = words[ip]
             probed = op == OP_PROBE
             if probed:
